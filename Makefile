@@ -1,0 +1,50 @@
+# Deep generative models for images, built from scratch.
+#   make course   run every notebook, headless, on the offline default; HTML in build/course/
+#   make test     pytest over tests/ and nbval over notebooks/, in one run
+#   make lab      open JupyterLab on notebooks/
+# Each target creates .venv and installs the pinned versions first if needed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements-lock.txt pyproject.toml | cksum | cut -d' ' -f1)
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout 900
+
+# Options for `make course`, e.g. make course DATASET=mnist DATA_ROOT=../shared/data/mnist DEVICE=cuda
+COURSE_ARGS := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(DEVICE),--device $(DEVICE))
+
+.PHONY: course test lab bench lint lock clean
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-lock.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+course: $(STAMP)
+	$(BIN)/python scripts/run_course.py $(COURSE_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(BIN)/python scripts/run_course.py --no-html $(COURSE_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check tutorial_lib tests scripts
+	$(BIN)/ruff format --check tutorial_lib tests scripts
+
+# Maintainers: re-resolve the newest versions into requirements-lock.txt (then rerun make test).
+lock:
+	rm -rf build/lockvenv && $(PYTHON) -m venv build/lockvenv
+	build/lockvenv/bin/pip install -q -e '.[dev]'
+	(head -3 requirements-lock.txt; build/lockvenv/bin/pip freeze --exclude-editable \
+	  | grep -viE '^(nvidia|cuda|triton)') > requirements-lock.new && mv requirements-lock.new requirements-lock.txt
+	rm -rf build/lockvenv
+
+clean:
+	rm -rf build .pytest_cache

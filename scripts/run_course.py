@@ -1,0 +1,117 @@
+"""Execute every course notebook in order, headless, and report how long each took.
+
+    python scripts/run_course.py                     # the offline default (digits, auto device)
+    python scripts/run_course.py --dataset mnist --data-root ../shared/data/mnist --device cuda
+    python scripts/run_course.py --only 00 --no-html  # one notebook, timings only (the benchmark)
+
+Each notebook runs in a fresh kernel with ``notebooks/`` as its working folder.
+Parameters given here are injected after the cell tagged ``parameters``, as
+papermill does. The executed notebooks are written as HTML to ``build/course/``
+and every figure they draw is saved as a PNG under ``build/course/figures/``.
+Exits non-zero if any notebook fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def inject_parameters(nb, params: dict) -> None:
+    """Insert a cell assigning ``params`` right after the cell tagged ``parameters``."""
+    if not params:
+        return
+    source = "# Injected by run_course.py\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
+    for i, cell in enumerate(nb.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            nb.cells.insert(i + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
+            return
+    nb.cells.insert(0, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
+
+
+def save_figures(nb, folder: Path) -> int:
+    """Write every PNG output of an executed notebook to ``folder``; returns how many."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for i, cell in enumerate(nb.cells):
+        for j, out in enumerate(cell.get("outputs", [])):
+            png = out.get("data", {}).get("image/png")
+            if png:
+                (folder / f"cell{i:02d}_{j}.png").write_bytes(base64.b64decode(png))
+                count += 1
+    return count
+
+
+def run(path: Path, out_dir: Path | None, params: dict, timeout: int) -> tuple[float, str]:
+    nb = nbformat.read(path, as_version=4)
+    inject_parameters(nb, params)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    status = "ok"
+    try:
+        client.execute()
+    except CellTimeoutError:
+        status = f"FAILED: a cell ran longer than {timeout} s"
+    except CellExecutionError as e:
+        lines = [line for line in str(e).strip().splitlines() if line.strip()]
+        status = "FAILED: " + (lines[-1] if lines else "cell error")
+    seconds = time.perf_counter() - start
+    if out_dir is not None:
+        from nbconvert import HTMLExporter
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (out_dir / f"{path.stem}.html").write_text(html, encoding="utf-8")
+        save_figures(nb, out_dir / "figures" / path.stem)
+    return seconds, status
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", help="inject DATASET (default: the notebooks' own, digits)")
+    p.add_argument("--data-root", help="inject DATA_ROOT, a folder of MNIST / Fashion-MNIST IDX files")
+    p.add_argument("--device", help="inject DEVICE: auto, cpu, cuda or mps")
+    p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start with these")
+    p.add_argument("--out", default=str(ROOT / "build" / "course"), help="folder for the HTML")
+    p.add_argument("--no-html", action="store_true", help="time the notebooks without writing HTML")
+    p.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
+    args = p.parse_args(argv)
+
+    params = {k.upper(): v for k, v in (("dataset", args.dataset), ("data_root", args.data_root),
+                                         ("device", args.device)) if v is not None}
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if args.only:
+        notebooks = [nb for nb in notebooks if any(nb.name.startswith(o) for o in args.only)]
+    if not notebooks:
+        print("no notebooks matched", file=sys.stderr)
+        return 2
+    out_dir = None if args.no_html else Path(args.out)
+    rows, failed = [], 0
+    for path in notebooks:
+        print(f"running {path.name} ...", flush=True)
+        seconds, status = run(path, out_dir, params, args.timeout)
+        failed += status != "ok"
+        rows.append((path.name, seconds, status))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'notebook':<{width}}  {'seconds':>8}  status")
+    for name, seconds, status in rows:
+        print(f"{name:<{width}}  {seconds:8.1f}  {status}")
+    print(f"{'total':<{width}}  {sum(r[1] for r in rows):8.1f}  "
+          f"{'ok' if not failed else f'{failed} failed'}")
+    if out_dir is not None:
+        print(f"HTML in {out_dir}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

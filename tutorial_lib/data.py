@@ -1,0 +1,300 @@
+"""Image data sets, one loader for all of them, and the shared samples format.
+
+Every data set comes back the same way: float images of shape (N, C, H, W)
+scaled to [-1, 1], integer labels of shape (N,), and the number of grey levels
+per channel, which is what turns model output back into pixels:
+
+    x = 2 * v / (levels - 1) - 1,    v in {0, 1, ..., levels - 1}.
+
+``"digits"`` (scikit-learn's bundled 8x8 digits, 17 grey levels) needs no
+download and is the default everywhere. ``"mnist"`` and ``"fashion-mnist"``
+(28x28, 256 levels) come through torchvision, or from a local folder of raw
+IDX files. A path to an ``.npz`` file brings your own images.
+
+Introduced in notebook 00.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .utils import CourseError
+
+DIGITS_SPLITS = {"train": slice(0, 1000), "val": slice(1000, 1350), "test": slice(1350, None), "all": slice(None)}
+IDX_SPLITS = {"train": "train", "test": "t10k"}
+TORCHVISION_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+DATASETS = ("digits", "mnist", "fashion-mnist")
+
+
+class DatasetError(CourseError, ValueError):
+    """A data set that cannot be loaded, with what to do instead."""
+
+
+@dataclass
+class ImageData:
+    """A whole data set in memory.
+
+    images: (N, C, H, W) float32 in [-1, 1]
+    labels: (N,) int64, or None for unlabelled ``.npz`` files
+    levels: grey levels per channel (17 for digits, 256 for 8-bit images)
+    """
+
+    name: str
+    split: str
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    levels: int
+    classes: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.images.shape[1:])
+
+    def to_uint8(self, x: torch.Tensor) -> np.ndarray:
+        """Model output in [-1, 1] -> uint8 pixels, snapped to this data set's grey levels."""
+        return to_uint8(x, self.levels)
+
+
+def default_data_root() -> Path:
+    """Where downloads go: ``$TUTORIAL_LIB_DATA``, else ``~/.cache/tutorial_lib``."""
+    return Path(os.environ.get("TUTORIAL_LIB_DATA", Path.home() / ".cache" / "tutorial_lib"))
+
+
+def from_levels(v: torch.Tensor, levels: int) -> torch.Tensor:
+    """Integer grey values in {0, ..., levels-1} -> floats in [-1, 1]."""
+    return v.float() * (2.0 / (levels - 1)) - 1.0
+
+
+def to_uint8(x: torch.Tensor, levels: int = 256) -> np.ndarray:
+    """Images (N, C, H, W) in [-1, 1] -> uint8 array (N, H, W) for grey, (N, H, W, C) for colour.
+
+    Values are clamped, snapped to the nearest of ``levels`` grey levels, then
+    spread over 0..255 so that any image viewer shows them correctly.
+    """
+    if x.ndim != 4:
+        raise DatasetError(f"expected images of shape (N, C, H, W), got {tuple(x.shape)}")
+    v = torch.round((x.detach().float().cpu().clamp(-1, 1) + 1) * (levels - 1) / 2)
+    u8 = torch.round(v * (255.0 / (levels - 1))).to(torch.uint8).numpy()
+    return u8[:, 0] if u8.shape[1] == 1 else u8.transpose(0, 2, 3, 1)
+
+
+def from_uint8(images: np.ndarray, levels: int = 256) -> torch.Tensor:
+    """uint8 (N, H, W) or (N, H, W, C) on 0..255 -> float (N, C, H, W) in [-1, 1] on ``levels`` levels."""
+    images = np.asarray(images)
+    t = torch.from_numpy(images.copy())
+    t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
+    v = torch.round(t.float() * ((levels - 1) / 255.0))
+    return from_levels(v, levels).contiguous()
+
+
+def load_dataset(name: str = "digits", split: str = "train", root: str | os.PathLike | None = None,
+                 download: bool = True) -> ImageData:
+    """Load a whole data set into memory as an ``ImageData``.
+
+    name: ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, or a path to an ``.npz``
+        file holding ``images`` (uint8, (N, H, W) or (N, H, W, C)) and optional
+        integer ``labels`` (N,).
+    split: ``"train"`` or ``"test"``; digits also has ``"val"`` and ``"all"``.
+        The digits split is that of jmtomczak/intro_dgm: the first 1000 images
+        train, the next 350 validate, the last 447 test. An ``.npz`` file has
+        no splits: every split is the whole file.
+    root: for MNIST and Fashion-MNIST, a folder with the raw IDX files
+        (``t10k-images-idx3-ubyte[.gz]`` ...), directly or in torchvision's
+        ``MNIST/raw`` layout. Defaults to ``default_data_root()``.
+    download: fetch MNIST / Fashion-MNIST with torchvision when they are not in ``root``.
+    """
+    if name == "digits":
+        return _load_digits(split)
+    if name in TORCHVISION_CLASS:
+        return _load_idx(name, split, Path(root) if root is not None else default_data_root(), download)
+    if str(name).endswith(".npz"):
+        return load_npz(name)
+    raise DatasetError(
+        f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a path to an .npz file"
+    )
+
+
+def _check_split(split: str, valid) -> None:
+    if split not in valid:
+        raise DatasetError(f"unknown split {split!r}; choose one of {', '.join(valid)}")
+
+
+def _load_digits(split: str) -> ImageData:
+    from sklearn.datasets import load_digits
+
+    _check_split(split, DIGITS_SPLITS)
+    bunch = load_digits()
+    values = torch.from_numpy(bunch.images[DIGITS_SPLITS[split]]).round()  # (N, 8, 8) in 0..16
+    labels = torch.from_numpy(bunch.target[DIGITS_SPLITS[split]]).long()
+    return ImageData("digits", split, from_levels(values[:, None], 17), labels, levels=17,
+                     classes=tuple(str(d) for d in range(10)))
+
+
+def idx_files(name: str, split: str, root: Path) -> tuple[Path, Path] | None:
+    """The (images, labels) IDX files of one split in ``root``, or None if absent.
+
+    Looks in ``root``, ``root/raw`` and torchvision's ``root/MNIST/raw``, for
+    plain or gzipped files.
+    """
+    prefix = IDX_SPLITS[split]
+    folders = [root, root / "raw", root / TORCHVISION_CLASS[name] / "raw"]
+    found = []
+    for stem in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
+        hits = [d / (stem + ext) for d in folders for ext in ("", ".gz") if (d / (stem + ext)).is_file()]
+        if not hits:
+            return None
+        found.append(hits[0])
+    return found[0], found[1]
+
+
+def _read_idx(path: Path, reader) -> torch.Tensor:
+    """Read one IDX file with torchvision's reader, unzipping a ``.gz`` to a temporary file first."""
+    try:
+        if path.suffix != ".gz":
+            return reader(str(path))
+        with tempfile.TemporaryDirectory() as tmp:
+            plain = Path(tmp) / path.stem
+            with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            return reader(str(plain))
+    except (OSError, EOFError, ValueError, AssertionError, RuntimeError, KeyError) as e:
+        raise DatasetError(f"{path} is not a valid IDX file ({type(e).__name__}: {e}); "
+                           "download it again or use dataset 'digits'") from e
+
+
+def _download(name: str, split: str, root: Path) -> None:
+    import torchvision
+
+    cls = getattr(torchvision.datasets, TORCHVISION_CLASS[name])
+    try:
+        cls(str(root), train=(split == "train"), download=True)
+    except Exception as e:  # URLError, HTTPError, socket errors, checksum failures
+        raise DatasetError(
+            f"could not download {name} into {root} ({type(e).__name__}: {e}). With no network, copy the raw "
+            f"IDX files (train-images-idx3-ubyte.gz, t10k-images-idx3-ubyte.gz and their labels) into a folder "
+            f"and pass it as root (--data-root), or use dataset 'digits', which needs no download"
+        ) from e
+
+
+def _load_idx(name: str, split: str, root: Path, download: bool) -> ImageData:
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    _check_split(split, IDX_SPLITS)
+    files = idx_files(name, split, root)
+    if files is None and download:
+        _download(name, split, root)
+        files = idx_files(name, split, root)
+    if files is None:
+        other = "test" if split == "train" else "train"
+        files = idx_files(name, other, root)
+        if files is None:
+            raise DatasetError(
+                f"{name} is not in {root} and download is off. Copy the raw IDX files "
+                f"({IDX_SPLITS[split]}-images-idx3-ubyte.gz and {IDX_SPLITS[split]}-labels-idx1-ubyte.gz) "
+                f"into that folder, allow the download, or use dataset 'digits', which needs no download"
+            )
+        warnings.warn(f"{root} holds only the {other} split of {name}; using it as the {split} split",
+                      stacklevel=3)
+        split = other
+    images = _read_idx(files[0], read_image_file)  # (N, 28, 28) uint8
+    labels = _read_idx(files[1], read_label_file).long()  # (N,)
+    if images.ndim != 3 or labels.shape != images.shape[:1]:
+        raise DatasetError(f"{files[0]} and {files[1]} do not match: images {tuple(images.shape)}, "
+                           f"labels {tuple(labels.shape)}")
+    classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
+    return ImageData(name, split, from_levels(images[:, None], 256), labels, levels=256, classes=classes)
+
+
+def load_npz(path: str | os.PathLike) -> ImageData:
+    """Bring your own images: an ``.npz`` with ``images`` uint8 (N, H, W) or (N, H, W, C), optional ``labels`` (N,)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"no such file {str(path)!r}; give a path to an .npz file or one of {', '.join(DATASETS)}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:
+        raise DatasetError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from e
+    if "images" not in arrays:
+        raise DatasetError(f"{path} has no 'images' array (it has: {', '.join(arrays) or 'nothing'}); "
+                           "save your images with np.savez(path, images=..., labels=...)")
+    images = arrays["images"]
+    if images.dtype != np.uint8:
+        raise DatasetError(f"'images' in {path} has dtype {images.dtype}; it must be uint8 pixels in 0..255")
+    if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] in (1, 3))):
+        raise DatasetError(f"'images' in {path} has shape {images.shape}; it must be (N, H, W) for grey "
+                           "or (N, H, W, C) with C = 1 or 3 for colour")
+    labels = arrays.get("labels")
+    if labels is not None:
+        if not np.issubdtype(labels.dtype, np.integer) or labels.shape != images.shape[:1]:
+            raise DatasetError(f"'labels' in {path} has shape {labels.shape} and dtype {labels.dtype}; "
+                               f"it must be integers of shape ({images.shape[0]},)")
+        labels = torch.from_numpy(labels.astype(np.int64))
+    n_classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
+    return ImageData(str(path), "all", from_uint8(images, 256), labels, levels=256,
+                     classes=tuple(str(c) for c in range(n_classes)))
+
+
+def save_samples(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray | torch.Tensor | None = None) -> Path:
+    """Write samples in the course's one format, atomically.
+
+    images: uint8 (N, H, W) for grey or (N, H, W, C) for colour (see ``to_uint8``).
+    labels: int64 (N,), the classes asked for, for conditional samples.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise DatasetError(f"samples must be uint8 of shape (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}")
+    arrays = {"images": images}
+    if labels is not None:
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.shape != images.shape[:1]:
+            raise DatasetError(f"labels of shape {labels.shape} do not match {images.shape[0]} images")
+        arrays["labels"] = labels
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_samples(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a ``samples.npz``: (images uint8, labels int64 or None), validated as by ``load_npz``."""
+    data = load_npz(path)
+    images = to_uint8(data.images, 256)
+    return images, (data.labels.numpy() if data.labels is not None else None)
+
+
+def dataset_table(root: str | os.PathLike | None = None) -> list[dict]:
+    """One row per built-in data set: name, image shape, counts per split, and whether it loads offline now."""
+    root = Path(root) if root is not None else default_data_root()
+    rows = [{"name": "digits", "shape": (1, 8, 8), "levels": 17,
+             "counts": {"train": 1000, "val": 350, "test": 447}, "offline": True,
+             "source": "scikit-learn, bundled"}]
+    for name in TORCHVISION_CLASS:
+        present = {s: idx_files(name, s, root) is not None for s in IDX_SPLITS}
+        rows.append({"name": name, "shape": (1, 28, 28), "levels": 256,
+                     "counts": {"train": 60000, "test": 10000}, "offline": any(present.values()),
+                     "source": f"torchvision; local splits in {root}: "
+                               + (", ".join(s for s, ok in present.items() if ok) or "none")})
+    return rows
