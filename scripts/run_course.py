@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,14 +34,20 @@ def inject_parameters(nb, params: dict) -> None:
     source = "# Injected by run_course.py\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
     for i, cell in enumerate(nb.cells):
         if "parameters" in cell.get("metadata", {}).get("tags", []):
-            nb.cells.insert(i + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
+            nb.cells.insert(
+                i + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+            )
             return
-    nb.cells.insert(0, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
+    nb.cells.insert(
+        0, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    )
 
 
 def save_figures(nb, folder: Path) -> int:
     """Write every PNG output of an executed notebook to ``folder``; returns how many."""
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists():
+        shutil.rmtree(folder)  # no stale figures from an earlier run
+    folder.mkdir(parents=True)
     count = 0
     for i, cell in enumerate(nb.cells):
         for j, out in enumerate(cell.get("outputs", [])):
@@ -54,8 +61,12 @@ def save_figures(nb, folder: Path) -> int:
 def run(path: Path, out_dir: Path | None, params: dict, timeout: int) -> tuple[float, str]:
     nb = nbformat.read(path, as_version=4)
     inject_parameters(nb, params)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start = time.perf_counter()
     status = "ok"
     try:
@@ -79,16 +90,27 @@ def run(path: Path, out_dir: Path | None, params: dict, timeout: int) -> tuple[f
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", help="inject DATASET (default: the notebooks' own, digits)")
-    p.add_argument("--data-root", help="inject DATA_ROOT, a folder of MNIST / Fashion-MNIST IDX files")
+    p.add_argument(
+        "--data-root", help="inject DATA_ROOT, a folder of MNIST / Fashion-MNIST IDX files"
+    )
     p.add_argument("--device", help="inject DEVICE: auto, cpu, cuda or mps")
-    p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start with these")
+    p.add_argument(
+        "--only", nargs="*", default=None, help="run only notebooks whose names start with these"
+    )
     p.add_argument("--out", default=str(ROOT / "build" / "course"), help="folder for the HTML")
     p.add_argument("--no-html", action="store_true", help="time the notebooks without writing HTML")
     p.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     args = p.parse_args(argv)
 
-    params = {k.upper(): v for k, v in (("dataset", args.dataset), ("data_root", args.data_root),
-                                         ("device", args.device)) if v is not None}
+    params = {
+        k.upper(): v
+        for k, v in (
+            ("dataset", args.dataset),
+            ("data_root", args.data_root),
+            ("device", args.device),
+        )
+        if v is not None
+    }
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if args.only:
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(o) for o in args.only)]
@@ -106,8 +128,10 @@ def main(argv=None) -> int:
     print(f"\n{'notebook':<{width}}  {'seconds':>8}  status")
     for name, seconds, status in rows:
         print(f"{name:<{width}}  {seconds:8.1f}  {status}")
-    print(f"{'total':<{width}}  {sum(r[1] for r in rows):8.1f}  "
-          f"{'ok' if not failed else f'{failed} failed'}")
+    print(
+        f"{'total':<{width}}  {sum(r[1] for r in rows):8.1f}  "
+        f"{'ok' if not failed else f'{failed} failed'}"
+    )
     if out_dir is not None:
         print(f"HTML in {out_dir}")
     return 1 if failed else 0

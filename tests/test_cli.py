@@ -34,16 +34,36 @@ def test_show_saves_a_grid(tmp_path, capsys):
 
 
 def test_show_real_mnist(tmp_path, shared_mnist, capsys):
-    rc = main(["show", "--dataset", "mnist", "--split", "test", "--data-root", str(shared_mnist),
-               "--no-download", "--n", "4", "--out", str(tmp_path / "m.png")])
+    rc = main(
+        [
+            "show",
+            "--dataset",
+            "mnist",
+            "--split",
+            "test",
+            "--data-root",
+            str(shared_mnist),
+            "--no-download",
+            "--n",
+            "4",
+            "--out",
+            str(tmp_path / "m.png"),
+        ]
+    )
     assert rc == 0 and Image.open(tmp_path / "m.png").size == (2 * 28 + 3, 2 * 28 + 3)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--dataset", "nope"], "error: unknown dataset 'nope'; choose one of digits, mnist, fashion-mnist"),
-    (["--split", "dev"], "error: unknown split 'dev'; choose one of train, val, test, all"),
-    (["--n", "0"], "error: --n must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--dataset", "nope"],
+            "error: unknown dataset 'nope'; choose one of digits, mnist, fashion-mnist",
+        ),
+        (["--split", "dev"], "error: unknown split 'dev'; choose one of train, val, test, all"),
+        (["--n", "0"], "error: --n must be at least 1"),
+    ],
+)
 def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
     assert main(["show", "--out", str(tmp_path / "x.png"), *args]) == 2
     err = capsys.readouterr().err.strip()
@@ -52,9 +72,23 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
 
 
 def test_unknown_dataset_from_the_shell_has_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tutorial_lib", "show", "--dataset", "nope", "--out",
-                             str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tutorial_lib",
+            "show",
+            "--dataset",
+            "nope",
+            "--out",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: unknown dataset 'nope'; choose one of digits, mnist, fashion-mnist, "
-        "or give a path to an .npz file"]
+        "or give a path to an .npz file"
+    ]

@@ -8,7 +8,14 @@ from conftest import write_idx
 from sklearn.datasets import load_digits
 
 from tutorial_lib import data
-from tutorial_lib.data import DatasetError, from_uint8, load_dataset, load_samples, save_samples, to_uint8
+from tutorial_lib.data import (
+    DatasetError,
+    from_uint8,
+    load_dataset,
+    load_samples,
+    save_samples,
+    to_uint8,
+)
 
 
 # ---------------------------------------------------------------- digits
@@ -36,7 +43,9 @@ def test_digits_format():
 def test_unknown_names_list_the_choices():
     with pytest.raises(DatasetError, match="choose one of digits, mnist, fashion-mnist"):
         load_dataset("nope")
-    with pytest.raises(DatasetError, match="unknown split 'dev'; choose one of train, val, test, all"):
+    with pytest.raises(
+        DatasetError, match="unknown split 'dev'; choose one of train, val, test, all"
+    ):
         load_dataset("digits", split="dev")
 
 
@@ -154,14 +163,23 @@ def test_npz_colour_without_labels(tmp_path):
     np.testing.assert_array_equal(to_uint8(d.images), images)
 
 
-@pytest.mark.parametrize(("arrays", "message"), [
-    ({"pixels": np.zeros((2, 4, 4), np.uint8)}, "no 'images' array \\(it has: pixels\\)"),
-    ({"images": np.zeros((2, 4, 4), np.float32)}, "dtype float32; it must be uint8"),
-    ({"images": np.zeros((4, 4), np.uint8)}, "shape \\(4, 4\\); it must be \\(N, H, W\\)"),
-    ({"images": np.zeros((2, 4, 4, 5), np.uint8)}, "shape \\(2, 4, 4, 5\\)"),
-    ({"images": np.zeros((2, 4, 4), np.uint8), "labels": np.zeros(3, int)}, "'labels'.*shape \\(3,\\)"),
-    ({"images": np.zeros((2, 4, 4), np.uint8), "labels": np.zeros(2, float)}, "'labels'.*float64"),
-])
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"pixels": np.zeros((2, 4, 4), np.uint8)}, "no 'images' array \\(it has: pixels\\)"),
+        ({"images": np.zeros((2, 4, 4), np.float32)}, "dtype float32; it must be uint8"),
+        ({"images": np.zeros((4, 4), np.uint8)}, "shape \\(4, 4\\); it must be \\(N, H, W\\)"),
+        ({"images": np.zeros((2, 4, 4, 5), np.uint8)}, "shape \\(2, 4, 4, 5\\)"),
+        (
+            {"images": np.zeros((2, 4, 4), np.uint8), "labels": np.zeros(3, int)},
+            "'labels'.*shape \\(3,\\)",
+        ),
+        (
+            {"images": np.zeros((2, 4, 4), np.uint8), "labels": np.zeros(2, float)},
+            "'labels'.*float64",
+        ),
+    ],
+)
 def test_malformed_npz_names_the_problem(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DatasetError, match=message):
@@ -199,7 +217,23 @@ def test_dataset_table(tmp_path):
     rows = {r["name"]: r for r in data.dataset_table(tmp_path)}
     assert list(rows) == ["digits", "mnist", "fashion-mnist"]
     assert rows["digits"]["offline"] and not rows["mnist"]["offline"]
-    write_idx(tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte", np.zeros((1, 28, 28), np.uint8))
+    write_idx(
+        tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte", np.zeros((1, 28, 28), np.uint8)
+    )
     write_idx(tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", np.zeros(1, np.uint8))
     rows = {r["name"]: r for r in data.dataset_table(tmp_path)}
     assert rows["mnist"]["offline"] and not rows["fashion-mnist"]["offline"]
+
+
+def test_failed_download_falls_back_to_the_split_that_is_there(shared_mnist, monkeypatch):
+    import torchvision
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", no_network)
+    with pytest.warns(
+        UserWarning, match="holds only the test split of mnist and the download failed"
+    ):
+        d = load_dataset("mnist", split="train", root=shared_mnist, download=True)
+    assert len(d) == 10000

@@ -46,7 +46,9 @@ def test_density_2d_shows_the_density():
 @pytest.mark.parametrize("suffix", [".gif", ".html"])
 def test_animations(tmp_path, suffix):
     frames = [torch.full((4, 1, 8, 8), v) for v in (-1.0, 0.0, 1.0)]
-    path = plotting.save_animation(plotting.animate(frames, titles=["a", "b", "c"]), tmp_path / f"a{suffix}")
+    path = plotting.save_animation(
+        plotting.animate(frames, titles=["a", "b", "c"]), tmp_path / f"a{suffix}"
+    )
     if suffix == ".gif":
         assert Image.open(path).n_frames == 3
     else:

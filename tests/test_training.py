@@ -16,6 +16,14 @@ def test_random_batches_visit_every_example_once_per_epoch():
     assert sorted(seen) == list(range(10))
 
 
+def test_random_batches_reshuffle_every_epoch():
+    x = torch.arange(100)
+    batches = random_batches(x, batch_size=100, generator=torch.Generator().manual_seed(0))
+    first, second = next(batches)[0], next(batches)[0]
+    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(100))
+    assert not torch.equal(first, second) and not torch.equal(first, x)
+
+
 def test_random_batches_reject_bad_input():
     with pytest.raises(CourseError, match="different lengths"):
         next(random_batches(torch.zeros(3), torch.zeros(4), batch_size=2))
@@ -39,13 +47,20 @@ def test_train_loop_fits_least_squares():
         return {"mse": loss.item()}
 
     calls = []
-    history = train_loop(step, random_batches(X, y, batch_size=64, generator=g), 400,
-                         progress=False, callback=calls.append)
+    history = train_loop(
+        step,
+        random_batches(X, y, batch_size=64, generator=g),
+        400,
+        progress=False,
+        callback=calls.append,
+    )
     assert list(history) == ["mse"] and len(history["mse"]) == 400 and calls == list(range(400))
     # oracle: the least-squares solution
     A = torch.cat([X, torch.ones(256, 1)], 1)
     solution = torch.linalg.lstsq(A, y[:, None]).solution.squeeze(1)
-    torch.testing.assert_close(torch.cat([model.weight[0], model.bias]).detach(), solution, atol=5e-3, rtol=0)
+    torch.testing.assert_close(
+        torch.cat([model.weight[0], model.bias]).detach(), solution, atol=5e-3, rtol=0
+    )
 
 
 def test_train_loop_stops_on_nan():

@@ -2,7 +2,14 @@ import pytest
 import torch
 
 from tutorial_lib import utils
-from tutorial_lib.utils import CheckpointError, CourseError, get_device, load_checkpoint, load_weights, save_checkpoint
+from tutorial_lib.utils import (
+    CheckpointError,
+    CourseError,
+    get_device,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 
 
 def test_seed_everything_repeats_exactly():
@@ -18,7 +25,9 @@ def test_seed_everything_repeats_exactly():
 def test_devices():
     assert get_device("cpu") == torch.device("cpu")
     assert get_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(CourseError, match="unknown device 'gpu'; choose one of auto, cpu, cuda, mps"):
+    with pytest.raises(
+        CourseError, match="unknown device 'gpu'; choose one of auto, cpu, cuda, mps"
+    ):
         get_device("gpu")
     if not torch.cuda.is_available():
         with pytest.raises(CourseError, match="no CUDA GPU is visible; use --device cpu"):
@@ -39,7 +48,9 @@ def test_checkpoint_round_trip(tmp_path):
         name: str = "mlp"
 
     model = small_model()
-    path = save_checkpoint(tmp_path / "run" / "model.pt", model, "mlp", Config(), history=[1.0, 0.5])
+    path = save_checkpoint(
+        tmp_path / "run" / "model.pt", model, "mlp", Config(), history=[1.0, 0.5]
+    )
     ckpt = load_checkpoint(path, kind="mlp")
     assert ckpt["config"] == {"hidden": 4, "name": "mlp"} and ckpt["extra"]["history"] == [1.0, 0.5]
     other = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
@@ -69,7 +80,9 @@ def test_corrupt_checkpoint(tmp_path, content):
     path = save_checkpoint(tmp_path / "model.pt", small_model(), "mlp")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2] if content == "truncate" else content)
-    with pytest.raises(CheckpointError, match="not a readable checkpoint|not a tutorial_lib checkpoint"):
+    with pytest.raises(
+        CheckpointError, match="not a readable checkpoint|not a tutorial_lib checkpoint"
+    ):
         load_checkpoint(path)
 
 
@@ -78,7 +91,9 @@ def test_foreign_file_and_wrong_kind(tmp_path):
     with pytest.raises(CheckpointError, match="not a tutorial_lib checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")
     path = save_checkpoint(tmp_path / "model.pt", small_model(), "vae")
-    with pytest.raises(CheckpointError, match="holds a 'vae' model, but a 'gan' model was asked for"):
+    with pytest.raises(
+        CheckpointError, match="holds a 'vae' model, but a 'gan' model was asked for"
+    ):
         load_checkpoint(path, kind="gan")
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "absent.pt")

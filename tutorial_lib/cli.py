@@ -20,13 +20,23 @@ from .utils import CourseError
 def shared_options() -> argparse.ArgumentParser:
     """The options every data- or model-facing subcommand takes."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--dataset", default="digits",
-                   help="digits (default, offline), mnist, fashion-mnist, or a path to an .npz file")
-    p.add_argument("--data-root", default=None,
-                   help="folder with MNIST / Fashion-MNIST raw IDX files (default: $TUTORIAL_LIB_DATA "
-                        "or ~/.cache/tutorial_lib)")
-    p.add_argument("--split", default="train", help="train (default), test; digits also val and all")
-    p.add_argument("--no-download", action="store_true", help="never download; read --data-root only")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits (default, offline), mnist, fashion-mnist, or a path to an .npz file",
+    )
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="folder with MNIST / Fashion-MNIST raw IDX files (default: $TUTORIAL_LIB_DATA "
+        "or ~/.cache/tutorial_lib)",
+    )
+    p.add_argument(
+        "--split", default="train", help="train (default), test; digits also val and all"
+    )
+    p.add_argument(
+        "--no-download", action="store_true", help="never download; read --data-root only"
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return p
@@ -36,13 +46,19 @@ def cmd_datasets(args) -> int:
     from .data import dataset_table
 
     rows = dataset_table(args.data_root)
-    print(f"{'name':<15}{'image shape':<13}{'levels':>7}  {'images per split':<30}{'offline now':<12}source")
+    print(
+        f"{'name':<15}{'image shape':<13}{'levels':>7}  {'images per split':<30}{'offline now':<12}source"
+    )
     for r in rows:
         shape = "x".join(map(str, r["shape"]))
         counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items())
-        print(f"{r['name']:<15}{shape:<13}{r['levels']:>7}  {counts:<30}{'yes' if r['offline'] else 'no':<12}{r['source']}")
-    print("\nAlso accepted as --dataset: a path to an .npz file with 'images' (uint8, N x H x W [x C]) "
-          "and optional 'labels'.")
+        print(
+            f"{r['name']:<15}{shape:<13}{r['levels']:>7}  {counts:<30}{'yes' if r['offline'] else 'no':<12}{r['source']}"
+        )
+    print(
+        "\nAlso accepted as --dataset: a path to an .npz file with 'images' (uint8, N x H x W [x C]) "
+        "and optional 'labels'."
+    )
     return 0
 
 
@@ -52,13 +68,17 @@ def cmd_show(args) -> int:
     from .data import load_dataset
     from .plotting import save_images
 
-    data = load_dataset(args.dataset, split=args.split, root=args.data_root, download=not args.no_download)
+    data = load_dataset(
+        args.dataset, split=args.split, root=args.data_root, download=not args.no_download
+    )
     if args.n < 1:
         raise CourseError(f"--n must be at least 1, got {args.n}")
     g = torch.Generator().manual_seed(args.seed)
     idx = torch.randperm(len(data), generator=g)[: args.n]
     path = save_images(data.images[idx], args.out, nrow=args.nrow)
-    print(f"saved {len(idx)} images of {data.name} ({data.split}, {'x'.join(map(str, data.shape))}) to {path}")
+    print(
+        f"saved {len(idx)} images of {data.name} ({data.split}, {'x'.join(map(str, data.shape))}) to {path}"
+    )
     return 0
 
 
@@ -71,8 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = shared_options()
 
-    p = sub.add_parser("datasets", help="list the data sets, their shapes, and whether they load offline now")
-    p.add_argument("--data-root", default=None, help="folder to look in for MNIST / Fashion-MNIST IDX files")
+    p = sub.add_parser(
+        "datasets", help="list the data sets, their shapes, and whether they load offline now"
+    )
+    p.add_argument(
+        "--data-root", default=None, help="folder to look in for MNIST / Fashion-MNIST IDX files"
+    )
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("show", parents=[common], help="save a grid of real images from a data set")

@@ -29,11 +29,26 @@ import torch
 
 from .utils import CourseError
 
-DIGITS_SPLITS = {"train": slice(0, 1000), "val": slice(1000, 1350), "test": slice(1350, None), "all": slice(None)}
+DIGITS_SPLITS = {
+    "train": slice(0, 1000),
+    "val": slice(1000, 1350),
+    "test": slice(1350, None),
+    "all": slice(None),
+}
 IDX_SPLITS = {"train": "train", "test": "t10k"}
 TORCHVISION_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 DATASETS = ("digits", "mnist", "fashion-mnist")
 
 
@@ -102,8 +117,12 @@ def from_uint8(images: np.ndarray, levels: int = 256) -> torch.Tensor:
     return from_levels(v, levels).contiguous()
 
 
-def load_dataset(name: str = "digits", split: str = "train", root: str | os.PathLike | None = None,
-                 download: bool = True) -> ImageData:
+def load_dataset(
+    name: str = "digits",
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+) -> ImageData:
     """Load a whole data set into memory as an ``ImageData``.
 
     name: ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, or a path to an ``.npz``
@@ -121,7 +140,9 @@ def load_dataset(name: str = "digits", split: str = "train", root: str | os.Path
     if name == "digits":
         return _load_digits(split)
     if name in TORCHVISION_CLASS:
-        return _load_idx(name, split, Path(root) if root is not None else default_data_root(), download)
+        return _load_idx(
+            name, split, Path(root) if root is not None else default_data_root(), download
+        )
     if str(name).endswith(".npz"):
         return load_npz(name)
     raise DatasetError(
@@ -141,8 +162,14 @@ def _load_digits(split: str) -> ImageData:
     bunch = load_digits()
     values = torch.from_numpy(bunch.images[DIGITS_SPLITS[split]]).round()  # (N, 8, 8) in 0..16
     labels = torch.from_numpy(bunch.target[DIGITS_SPLITS[split]]).long()
-    return ImageData("digits", split, from_levels(values[:, None], 17), labels, levels=17,
-                     classes=tuple(str(d) for d in range(10)))
+    return ImageData(
+        "digits",
+        split,
+        from_levels(values[:, None], 17),
+        labels,
+        levels=17,
+        classes=tuple(str(d) for d in range(10)),
+    )
 
 
 def idx_files(name: str, split: str, root: Path) -> tuple[Path, Path] | None:
@@ -155,7 +182,9 @@ def idx_files(name: str, split: str, root: Path) -> tuple[Path, Path] | None:
     folders = [root, root / "raw", root / TORCHVISION_CLASS[name] / "raw"]
     found = []
     for stem in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
-        hits = [d / (stem + ext) for d in folders for ext in ("", ".gz") if (d / (stem + ext)).is_file()]
+        hits = [
+            d / (stem + ext) for d in folders for ext in ("", ".gz") if (d / (stem + ext)).is_file()
+        ]
         if not hits:
             return None
         found.append(hits[0])
@@ -173,8 +202,10 @@ def _read_idx(path: Path, reader) -> torch.Tensor:
                 shutil.copyfileobj(src, dst)
             return reader(str(plain))
     except (OSError, EOFError, ValueError, AssertionError, RuntimeError, KeyError) as e:
-        raise DatasetError(f"{path} is not a valid IDX file ({type(e).__name__}: {e}); "
-                           "download it again or use dataset 'digits'") from e
+        raise DatasetError(
+            f"{path} is not a valid IDX file ({type(e).__name__}: {e}); "
+            "download it again or use dataset 'digits'"
+        ) from e
 
 
 def _download(name: str, split: str, root: Path) -> None:
@@ -196,61 +227,93 @@ def _load_idx(name: str, split: str, root: Path, download: bool) -> ImageData:
 
     _check_split(split, IDX_SPLITS)
     files = idx_files(name, split, root)
+    failure = None
     if files is None and download:
-        _download(name, split, root)
-        files = idx_files(name, split, root)
+        try:
+            _download(name, split, root)
+            files = idx_files(name, split, root)
+        except DatasetError as e:
+            failure = e
     if files is None:
         other = "test" if split == "train" else "train"
         files = idx_files(name, other, root)
+        if files is None and failure is not None:
+            raise failure
         if files is None:
             raise DatasetError(
                 f"{name} is not in {root} and download is off. Copy the raw IDX files "
                 f"({IDX_SPLITS[split]}-images-idx3-ubyte.gz and {IDX_SPLITS[split]}-labels-idx1-ubyte.gz) "
                 f"into that folder, allow the download, or use dataset 'digits', which needs no download"
             )
-        warnings.warn(f"{root} holds only the {other} split of {name}; using it as the {split} split",
-                      stacklevel=3)
+        warnings.warn(
+            f"{root} holds only the {other} split of {name}"
+            + (" and the download failed" if failure else "")
+            + f"; using it as the {split} split",
+            stacklevel=3,
+        )
         split = other
     images = _read_idx(files[0], read_image_file)  # (N, 28, 28) uint8
     labels = _read_idx(files[1], read_label_file).long()  # (N,)
     if images.ndim != 3 or labels.shape != images.shape[:1]:
-        raise DatasetError(f"{files[0]} and {files[1]} do not match: images {tuple(images.shape)}, "
-                           f"labels {tuple(labels.shape)}")
+        raise DatasetError(
+            f"{files[0]} and {files[1]} do not match: images {tuple(images.shape)}, "
+            f"labels {tuple(labels.shape)}"
+        )
     classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
-    return ImageData(name, split, from_levels(images[:, None], 256), labels, levels=256, classes=classes)
+    return ImageData(
+        name, split, from_levels(images[:, None], 256), labels, levels=256, classes=classes
+    )
 
 
 def load_npz(path: str | os.PathLike) -> ImageData:
     """Bring your own images: an ``.npz`` with ``images`` uint8 (N, H, W) or (N, H, W, C), optional ``labels`` (N,)."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"no such file {str(path)!r}; give a path to an .npz file or one of {', '.join(DATASETS)}")
+        raise DatasetError(
+            f"no such file {str(path)!r}; give a path to an .npz file or one of {', '.join(DATASETS)}"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except Exception as e:
         raise DatasetError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from e
     if "images" not in arrays:
-        raise DatasetError(f"{path} has no 'images' array (it has: {', '.join(arrays) or 'nothing'}); "
-                           "save your images with np.savez(path, images=..., labels=...)")
+        raise DatasetError(
+            f"{path} has no 'images' array (it has: {', '.join(arrays) or 'nothing'}); "
+            "save your images with np.savez(path, images=..., labels=...)"
+        )
     images = arrays["images"]
     if images.dtype != np.uint8:
-        raise DatasetError(f"'images' in {path} has dtype {images.dtype}; it must be uint8 pixels in 0..255")
+        raise DatasetError(
+            f"'images' in {path} has dtype {images.dtype}; it must be uint8 pixels in 0..255"
+        )
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] in (1, 3))):
-        raise DatasetError(f"'images' in {path} has shape {images.shape}; it must be (N, H, W) for grey "
-                           "or (N, H, W, C) with C = 1 or 3 for colour")
+        raise DatasetError(
+            f"'images' in {path} has shape {images.shape}; it must be (N, H, W) for grey "
+            "or (N, H, W, C) with C = 1 or 3 for colour"
+        )
     labels = arrays.get("labels")
     if labels is not None:
         if not np.issubdtype(labels.dtype, np.integer) or labels.shape != images.shape[:1]:
-            raise DatasetError(f"'labels' in {path} has shape {labels.shape} and dtype {labels.dtype}; "
-                               f"it must be integers of shape ({images.shape[0]},)")
+            raise DatasetError(
+                f"'labels' in {path} has shape {labels.shape} and dtype {labels.dtype}; "
+                f"it must be integers of shape ({images.shape[0]},)"
+            )
         labels = torch.from_numpy(labels.astype(np.int64))
     n_classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
-    return ImageData(str(path), "all", from_uint8(images, 256), labels, levels=256,
-                     classes=tuple(str(c) for c in range(n_classes)))
+    return ImageData(
+        str(path),
+        "all",
+        from_uint8(images, 256),
+        labels,
+        levels=256,
+        classes=tuple(str(c) for c in range(n_classes)),
+    )
 
 
-def save_samples(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray | torch.Tensor | None = None) -> Path:
+def save_samples(
+    path: str | os.PathLike, images: np.ndarray, labels: np.ndarray | torch.Tensor | None = None
+) -> Path:
     """Write samples in the course's one format, atomically.
 
     images: uint8 (N, H, W) for grey or (N, H, W, C) for colour (see ``to_uint8``).
@@ -258,12 +321,16 @@ def save_samples(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
-        raise DatasetError(f"samples must be uint8 of shape (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}")
+        raise DatasetError(
+            f"samples must be uint8 of shape (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}"
+        )
     arrays = {"images": images}
     if labels is not None:
         labels = np.asarray(labels, dtype=np.int64)
         if labels.shape != images.shape[:1]:
-            raise DatasetError(f"labels of shape {labels.shape} do not match {images.shape[0]} images")
+            raise DatasetError(
+                f"labels of shape {labels.shape} do not match {images.shape[0]} images"
+            )
         arrays["labels"] = labels
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -288,13 +355,27 @@ def load_samples(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None
 def dataset_table(root: str | os.PathLike | None = None) -> list[dict]:
     """One row per built-in data set: name, image shape, counts per split, and whether it loads offline now."""
     root = Path(root) if root is not None else default_data_root()
-    rows = [{"name": "digits", "shape": (1, 8, 8), "levels": 17,
-             "counts": {"train": 1000, "val": 350, "test": 447}, "offline": True,
-             "source": "scikit-learn, bundled"}]
+    rows = [
+        {
+            "name": "digits",
+            "shape": (1, 8, 8),
+            "levels": 17,
+            "counts": {"train": 1000, "val": 350, "test": 447},
+            "offline": True,
+            "source": "scikit-learn, bundled",
+        }
+    ]
     for name in TORCHVISION_CLASS:
         present = {s: idx_files(name, s, root) is not None for s in IDX_SPLITS}
-        rows.append({"name": name, "shape": (1, 28, 28), "levels": 256,
-                     "counts": {"train": 60000, "test": 10000}, "offline": any(present.values()),
-                     "source": f"torchvision; local splits in {root}: "
-                               + (", ".join(s for s, ok in present.items() if ok) or "none")})
+        rows.append(
+            {
+                "name": name,
+                "shape": (1, 28, 28),
+                "levels": 256,
+                "counts": {"train": 60000, "test": 10000},
+                "offline": any(present.values()),
+                "source": f"torchvision; local splits in {root}: "
+                + (", ".join(s for s, ok in present.items() if ok) or "none"),
+            }
+        )
     return rows

@@ -20,7 +20,9 @@ from matplotlib import animation
 from torchvision.utils import make_grid, save_image
 
 
-def image_grid(x: torch.Tensor, nrow: int | None = None, padding: int = 1, scale: int = 1) -> torch.Tensor:
+def image_grid(
+    x: torch.Tensor, nrow: int | None = None, padding: int = 1, scale: int = 1
+) -> torch.Tensor:
     """Tile images (N, C, H, W) in [-1, 1] into one (3, H', W') image in [0, 1].
 
     nrow: images per row (default: about sqrt(N)); scale: integer up-scaling
@@ -35,8 +37,9 @@ def image_grid(x: torch.Tensor, nrow: int | None = None, padding: int = 1, scale
     return make_grid(x, nrow=nrow, padding=padding * scale, pad_value=1.0)
 
 
-def show_images(x: torch.Tensor, nrow: int | None = None, title: str | None = None, ax=None,
-                padding: int = 1):
+def show_images(
+    x: torch.Tensor, nrow: int | None = None, title: str | None = None, ax=None, padding: int = 1
+):
     """Draw a grid of images (N, C, H, W) in [-1, 1] on ``ax`` (a new figure by default)."""
     if ax is None:
         side = min(8.0, max(2.5, 0.5 * (nrow or math.ceil(math.sqrt(x.shape[0])))))
@@ -49,8 +52,9 @@ def show_images(x: torch.Tensor, nrow: int | None = None, title: str | None = No
     return ax
 
 
-def save_images(x: torch.Tensor, path: str | os.PathLike, nrow: int | None = None,
-                min_size: int = 32) -> Path:
+def save_images(
+    x: torch.Tensor, path: str | os.PathLike, nrow: int | None = None, min_size: int = 32
+) -> Path:
     """Save a grid of images (N, C, H, W) in [-1, 1] as a PNG, small images scaled up by an integer factor towards ``min_size`` pixels."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,18 +63,28 @@ def save_images(x: torch.Tensor, path: str | os.PathLike, nrow: int | None = Non
     return path
 
 
-def plot_curves(history: dict[str, Sequence[float]], ax=None, smooth: int = 1, logy: bool = False,
-                title: str | None = None, xlabel: str = "step"):
+def plot_curves(
+    history: dict[str, Sequence[float]],
+    ax=None,
+    smooth: int = 1,
+    logy: bool = False,
+    title: str | None = None,
+    xlabel: str = "step",
+):
     """Plot each named curve of a loss history; ``smooth`` > 1 adds a moving average over that many steps."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     for name, values in history.items():
         values = np.asarray(values, dtype=float)
         if smooth > 1 and len(values) >= smooth:
-            line, = ax.plot(values, alpha=0.25)
+            (line,) = ax.plot(values, alpha=0.25)
             kernel = np.ones(smooth) / smooth
-            ax.plot(np.arange(smooth - 1, len(values)), np.convolve(values, kernel, mode="valid"),
-                    color=line.get_color(), label=name)
+            ax.plot(
+                np.arange(smooth - 1, len(values)),
+                np.convolve(values, kernel, mode="valid"),
+                color=line.get_color(),
+                label=name,
+            )
         else:
             ax.plot(values, label=name)
     if logy:
@@ -96,8 +110,14 @@ def scatter_2d(points: torch.Tensor, ax=None, lim: float = 3.0, title: str | Non
     return ax
 
 
-def density_2d(log_prob: Callable[[torch.Tensor], torch.Tensor], ax=None, lim: float = 3.0,
-               n: int = 200, title: str | None = None, cmap: str = "viridis"):
+def density_2d(
+    log_prob: Callable[[torch.Tensor], torch.Tensor],
+    ax=None,
+    lim: float = 3.0,
+    n: int = 200,
+    title: str | None = None,
+    cmap: str = "viridis",
+):
     """Draw exp(log_prob(x)) on an n x n grid over [-lim, lim]^2; log_prob maps (M, 2) to (M,)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
@@ -112,8 +132,13 @@ def density_2d(log_prob: Callable[[torch.Tensor], torch.Tensor], ax=None, lim: f
     return ax
 
 
-def animate(frames: Sequence[torch.Tensor], titles: Sequence[str] | None = None, interval: int = 200,
-            nrow: int | None = None, lim: float = 3.0) -> animation.FuncAnimation:
+def animate(
+    frames: Sequence[torch.Tensor],
+    titles: Sequence[str] | None = None,
+    interval: int = 200,
+    nrow: int | None = None,
+    lim: float = 3.0,
+) -> animation.FuncAnimation:
     """Animate a sequence of frames: image batches (N, C, H, W) or point clouds (N, 2).
 
     Returns a ``FuncAnimation``; show it in a notebook with

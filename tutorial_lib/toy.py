@@ -27,7 +27,9 @@ class Toy2D:
         raise NotImplementedError
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:  # (n, 2) -> (n,)
-        raise NotImplementedError(f"{self.name} has no closed-form density; only the ring of Gaussians does")
+        raise NotImplementedError(
+            f"{self.name} has no closed-form density; only the ring of Gaussians does"
+        )
 
 
 class RingOfGaussians(Toy2D):

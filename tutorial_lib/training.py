@@ -18,8 +18,9 @@ from tqdm.auto import tqdm
 from .utils import CourseError
 
 
-def random_batches(*tensors: torch.Tensor, batch_size: int,
-                   generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, ...]]:
+def random_batches(
+    *tensors: torch.Tensor, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[tuple[torch.Tensor, ...]]:
     """Endless minibatches from in-memory tensors, reshuffled every epoch.
 
     tensors: each (N, ...), indexed together; yields tuples of (B, ...) slices.
@@ -34,13 +35,19 @@ def random_batches(*tensors: torch.Tensor, batch_size: int,
     while True:
         order = torch.randperm(n, generator=generator)
         for i in range(0, n - batch_size + 1, batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             yield tuple(t[idx] for t in tensors)
 
 
-def train_loop(step: Callable[..., dict[str, float] | float], batches: Iterator, n_steps: int, *,
-               desc: str = "training", progress: bool = True,
-               callback: Callable[[int], None] | None = None) -> dict[str, list[float]]:
+def train_loop(
+    step: Callable[..., dict[str, float] | float],
+    batches: Iterator,
+    n_steps: int,
+    *,
+    desc: str = "training",
+    progress: bool = True,
+    callback: Callable[[int], None] | None = None,
+) -> dict[str, list[float]]:
     """Run ``step`` on ``n_steps`` batches and return its losses as ``{name: [value per step]}``.
 
     step: called as ``step(batch)``; returns a float or a dict of floats.

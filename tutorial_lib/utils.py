@@ -58,14 +58,19 @@ def get_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CourseError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device cpu or auto")
+        raise CourseError(
+            f"device {name!r} was asked for but no CUDA GPU is visible; use --device cpu or auto"
+        )
     if name == "mps" and not torch.backends.mps.is_available():
-        raise CourseError("device 'mps' was asked for but Apple's MPS is not available; use --device cpu or auto")
+        raise CourseError(
+            "device 'mps' was asked for but Apple's MPS is not available; use --device cpu or auto"
+        )
     return torch.device(name)
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, kind: str,
-                    config: Any = None, **extra: Any) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, model: torch.nn.Module, kind: str, config: Any = None, **extra: Any
+) -> Path:
     """Save ``model``'s weights with its config, atomically.
 
     The file is written to a temporary name in the same folder and then renamed
@@ -110,7 +115,9 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; train one first (python -m tutorial_lib train ...)")
+        raise CheckpointError(
+            f"no checkpoint at {path}; train one first (python -m tutorial_lib train ...)"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, AttributeError) as e:
@@ -119,11 +126,17 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
             "retrain or restore it from a backup"
         ) from e
     except Exception as e:  # torch raises UnpicklingError for foreign pickles
-        raise CheckpointError(f"{path} is not a tutorial_lib checkpoint ({type(e).__name__})") from e
+        raise CheckpointError(
+            f"{path} is not a tutorial_lib checkpoint ({type(e).__name__})"
+        ) from e
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a tutorial_lib checkpoint (no {CHECKPOINT_FORMAT!r} header)")
+        raise CheckpointError(
+            f"{path} is not a tutorial_lib checkpoint (no {CHECKPOINT_FORMAT!r} header)"
+        )
     if kind is not None and payload["kind"] != kind:
-        raise CheckpointError(f"{path} holds a {payload['kind']!r} model, but a {kind!r} model was asked for")
+        raise CheckpointError(
+            f"{path} holds a {payload['kind']!r} model, but a {kind!r} model was asked for"
+        )
     return payload
 
 
