@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 from . import __version__
 from .utils import CourseError
@@ -82,6 +83,100 @@ def cmd_show(args) -> int:
     return 0
 
 
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def _load_data(args):
+    from .data import load_dataset
+
+    return load_dataset(
+        args.dataset, split=args.split, root=args.data_root, download=not args.no_download
+    )
+
+
+def _positive(name: str, value) -> None:
+    if value is not None and value <= 0:
+        raise CourseError(f"{name} must be positive, got {value}")
+
+
+def cmd_train_gan(args) -> int:
+    import time
+    from dataclasses import asdict
+
+    from torch import nn
+
+    from . import gan
+    from .plotting import save_images
+    from .utils import get_device, save_checkpoint, seed_everything
+
+    for name in ("steps", "batch_size", "lr_g", "lr_d"):
+        _positive("--" + name.replace("_", "-"), getattr(args, name))
+    device = get_device(args.device)
+    data = _load_data(args)
+    generator = seed_everything(args.seed)
+    overrides = {
+        k: getattr(args, k)
+        for k in ("steps", "batch_size", "lr_g", "lr_d", "gp_weight", "g_loss")
+        if getattr(args, k) is not None
+    }
+    cfg = gan.GANConfig(image_shape=data.shape, **overrides)
+    print(
+        f"training a GAN on {data.name} ({len(data)} images of {'x'.join(map(str, data.shape))}) "
+        f"for {cfg.steps} steps on {device}"
+    )
+    start = time.perf_counter()
+    G, D, history, _ = gan.train_gan(data.images, cfg, device=device, generator=generator)
+    seconds = time.perf_counter() - start
+    out = Path(args.out)
+    path = save_checkpoint(
+        out / CHECKPOINT_NAME,
+        nn.ModuleDict({"G": G, "D": D}),
+        "gan",
+        asdict(cfg),
+        dataset=data.name,
+        levels=data.levels,
+        seed=args.seed,
+        seconds=seconds,
+        history=history,
+    )
+    grid = save_images(
+        gan.sample(G, 100, cfg.z_dim, generator, device), out / "samples.png", nrow=10
+    )
+    print(f"done in {seconds:.0f} s; saved {path} and {grid}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import torch
+
+    from . import gan
+    from .data import save_samples, to_uint8
+    from .utils import get_device, load_checkpoint
+
+    if args.n < 1:
+        raise CourseError(f"--n must be at least 1, got {args.n}")
+    run = Path(args.run)
+    path = run / CHECKPOINT_NAME if run.is_dir() else run
+    if run.is_dir() and not path.is_file():
+        raise CourseError(
+            f"{run} holds no {CHECKPOINT_NAME}; train a model into it first "
+            f"(python -m tutorial_lib train gan --out {run})"
+        )
+    ckpt = load_checkpoint(path)
+    device = get_device(args.device)
+    generator = torch.Generator().manual_seed(args.seed)
+    if ckpt["kind"] == "gan":
+        G, _, cfg = gan.from_checkpoint(ckpt)
+        images = gan.sample(G.to(device), args.n, cfg.z_dim, generator, device)
+    else:
+        raise CourseError(f"{path} holds a {ckpt['kind']!r} model, which `sample` does not know")
+    out = save_samples(args.out, to_uint8(images, ckpt["extra"]["levels"]))
+    print(
+        f"wrote {args.n} samples of a {ckpt['kind']} trained on {ckpt['extra']['dataset']} to {out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tutorial_lib",
@@ -104,6 +199,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--nrow", type=int, default=None, help="images per row (default: square grid)")
     p.set_defaults(func=cmd_show)
+
+    train = sub.add_parser(
+        "train", help="train a model family and save a checkpoint and a sample grid in --out"
+    )
+    families = train.add_subparsers(dest="family", metavar="FAMILY", required=True)
+    p = families.add_parser("gan", parents=[common], help="a DCGAN-style GAN (notebook 01)")
+    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
+    p.add_argument("--steps", type=int, help="training steps (default 4000)")
+    p.add_argument("--batch-size", type=int, help="batch size (default 128)")
+    p.add_argument("--lr-g", type=float, help="generator learning rate (default 1e-3)")
+    p.add_argument("--lr-d", type=float, help="discriminator learning rate (default 1e-3)")
+    p.add_argument(
+        "--g-loss",
+        choices=["non-saturating", "minimax"],
+        help="generator loss (default non-saturating)",
+    )
+    p.add_argument(
+        "--gp-weight", type=float, help="gradient penalty weight, Gulrajani et al. 2017 (default 0)"
+    )
+    p.set_defaults(func=cmd_train_gan)
+
+    p = sub.add_parser("sample", help="draw samples from a trained run into samples.npz")
+    p.add_argument("run", help="a run folder written by `train` (or its checkpoint.pt)")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--out", default="samples.npz", help="output file (default samples.npz)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=cmd_sample)
     return parser
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-import zipfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -120,14 +119,10 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, AttributeError) as e:
+    except Exception as e:  # zip errors, EOF, UnpicklingError for foreign pickles, ...
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (corrupt or truncated: {type(e).__name__}); "
-            "retrain or restore it from a backup"
-        ) from e
-    except Exception as e:  # torch raises UnpicklingError for foreign pickles
-        raise CheckpointError(
-            f"{path} is not a tutorial_lib checkpoint ({type(e).__name__})"
+            f"{path} is not a readable checkpoint: it is corrupt, truncated or not a tutorial_lib file "
+            f"({type(e).__name__}); train again or restore it from a backup"
         ) from e
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
