@@ -98,7 +98,9 @@ def test_mode_coverage_on_constructed_sets():
     assert gan.mode_coverage(covered, ring.modes, ring.std) == (8, 1.0)
     assert gan.mode_coverage(collapsed, ring.modes, ring.std) == (1, 1.0)
     assert gan.mode_coverage(half, ring.modes, ring.std) == (4, 0.5)
-    inside = ring.modes.repeat(50, 1) + torch.tensor([2.9 * ring.std, 0.0])  # within 3 std: high quality
+    inside = ring.modes.repeat(50, 1) + torch.tensor(
+        [2.9 * ring.std, 0.0]
+    )  # within 3 std: high quality
     outside = ring.modes.repeat(50, 1) + torch.tensor([3.1 * ring.std, 0.0])
     assert gan.mode_coverage(inside, ring.modes, ring.std) == (8, 1.0)
     assert gan.mode_coverage(outside, ring.modes, ring.std) == (0, 0.0)

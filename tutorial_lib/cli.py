@@ -99,48 +99,90 @@ def _positive(name: str, value) -> None:
         raise CourseError(f"{name} must be positive, got {value}")
 
 
-def cmd_train_gan(args) -> int:
-    import time
-    from dataclasses import asdict
-
+def _train_gan(args, data, device, generator):
     from torch import nn
 
     from . import gan
+
+    cfg = gan.GANConfig(
+        image_shape=data.shape,
+        **_overrides(args, "steps", "batch_size", "lr_g", "lr_d", "gp_weight", "g_loss"),
+    )
+    G, D, history, _ = gan.train_gan(data.images, cfg, device=device, generator=generator)
+    return nn.ModuleDict({"G": G, "D": D}), cfg, history
+
+
+def _train_vae(args, data, device, generator):
+    from . import vae
+
+    cfg = vae.VAEConfig(
+        image_shape=data.shape,
+        levels=data.levels,
+        **_overrides(args, "steps", "batch_size", "lr", "z_dim", "beta"),
+    )
+    model, history = vae.train_vae(data.images, cfg, device=device, generator=generator)
+    return model, cfg, history
+
+
+TRAINERS = {"gan": _train_gan, "vae": _train_vae}
+
+
+def _overrides(args, *names) -> dict:
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+
+
+def _draw(checkpoint: dict, n: int, generator, device):
+    """n samples (n, C, H, W) in [-1, 1] from any model family's checkpoint."""
+    from . import gan, vae
+
+    kind = checkpoint["kind"]
+    if kind == "gan":
+        G, _, cfg = gan.from_checkpoint(checkpoint)
+        return gan.sample(G.to(device), n, cfg.z_dim, generator, device)
+    if kind == "vae":
+        model, _ = vae.from_checkpoint(checkpoint)
+        return vae.sample(model.to(device), n, generator, device)
+    raise CourseError(f"the checkpoint holds a {kind!r} model, which `sample` does not know")
+
+
+def cmd_train(args) -> int:
+    import time
+    from dataclasses import asdict
+
     from .plotting import save_images
     from .utils import get_device, save_checkpoint, seed_everything
 
-    for name in ("steps", "batch_size", "lr_g", "lr_d"):
-        _positive("--" + name.replace("_", "-"), getattr(args, name))
+    for name in ("steps", "batch_size", "lr", "lr_g", "lr_d", "z_dim"):
+        _positive("--" + name.replace("_", "-"), getattr(args, name, None))
     device = get_device(args.device)
     data = _load_data(args)
     generator = seed_everything(args.seed)
-    overrides = {
-        k: getattr(args, k)
-        for k in ("steps", "batch_size", "lr_g", "lr_d", "gp_weight", "g_loss")
-        if getattr(args, k) is not None
-    }
-    cfg = gan.GANConfig(image_shape=data.shape, **overrides)
     print(
-        f"training a GAN on {data.name} ({len(data)} images of {'x'.join(map(str, data.shape))}) "
-        f"for {cfg.steps} steps on {device}"
+        f"training a {args.family.upper()} on {data.name} ({len(data)} images of "
+        f"{'x'.join(map(str, data.shape))}) on {device}"
     )
     start = time.perf_counter()
-    G, D, history, _ = gan.train_gan(data.images, cfg, device=device, generator=generator)
+    model, cfg, history = TRAINERS[args.family](args, data, device, generator)
     seconds = time.perf_counter() - start
     out = Path(args.out)
-    path = save_checkpoint(
-        out / CHECKPOINT_NAME,
-        nn.ModuleDict({"G": G, "D": D}),
-        "gan",
-        asdict(cfg),
-        dataset=data.name,
-        levels=data.levels,
-        seed=args.seed,
-        seconds=seconds,
-        history=history,
+    extra = dict(
+        dataset=data.name, levels=data.levels, seed=args.seed, seconds=seconds, history=history
     )
+    path = save_checkpoint(out / CHECKPOINT_NAME, model, args.family, asdict(cfg), **extra)
     grid = save_images(
-        gan.sample(G, 100, cfg.z_dim, generator, device), out / "samples.png", nrow=10
+        _draw(
+            {
+                "kind": args.family,
+                "config": asdict(cfg),
+                "state_dict": model.state_dict(),
+                "extra": extra,
+            },
+            100,
+            generator,
+            device,
+        ),
+        out / "samples.png",
+        nrow=10,
     )
     print(f"done in {seconds:.0f} s; saved {path} and {grid}")
     return 0
@@ -149,7 +191,6 @@ def cmd_train_gan(args) -> int:
 def cmd_sample(args) -> int:
     import torch
 
-    from . import gan
     from .data import save_samples, to_uint8
     from .utils import get_device, load_checkpoint
 
@@ -164,12 +205,7 @@ def cmd_sample(args) -> int:
         )
     ckpt = load_checkpoint(path)
     device = get_device(args.device)
-    generator = torch.Generator().manual_seed(args.seed)
-    if ckpt["kind"] == "gan":
-        G, _, cfg = gan.from_checkpoint(ckpt)
-        images = gan.sample(G.to(device), args.n, cfg.z_dim, generator, device)
-    else:
-        raise CourseError(f"{path} holds a {ckpt['kind']!r} model, which `sample` does not know")
+    images = _draw(ckpt, args.n, torch.Generator().manual_seed(args.seed), device)
     out = save_samples(args.out, to_uint8(images, ckpt["extra"]["levels"]))
     print(
         f"wrote {args.n} samples of a {ckpt['kind']} trained on {ckpt['extra']['dataset']} to {out}"
@@ -218,7 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gp-weight", type=float, help="gradient penalty weight, Gulrajani et al. 2017 (default 0)"
     )
-    p.set_defaults(func=cmd_train_gan)
+    p.set_defaults(func=cmd_train)
+
+    p = families.add_parser(
+        "vae", parents=[common], help="a VAE with a categorical likelihood (notebook 02)"
+    )
+    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
+    p.add_argument("--steps", type=int, help="training steps (default 3000)")
+    p.add_argument("--batch-size", type=int, help="batch size (default 64)")
+    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    p.add_argument("--z-dim", type=int, help="latent dimensions (default 16)")
+    p.add_argument("--beta", type=float, help="weight of the KL term; 1 is the ELBO (default 1)")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained run into samples.npz")
     p.add_argument("run", help="a run folder written by `train` (or its checkpoint.pt)")

@@ -1,0 +1,152 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import distributions as D
+
+from tutorial_lib import vae
+from tutorial_lib.cli import main
+from tutorial_lib.data import from_levels
+from tutorial_lib.utils import CourseError
+
+
+@pytest.fixture
+def ppca():
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(5, 2, generator=g, dtype=torch.float64)
+    b = torch.randn(5, generator=g, dtype=torch.float64)
+    return vae.LinearGaussian(W, b, 0.7), torch.randn(6, 5, generator=g, dtype=torch.float64)
+
+
+def test_linear_gaussian_log_marginal_by_monte_carlo(ppca):
+    model, x = ppca
+    z = torch.randn(200000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    lik = D.Independent(D.Normal(z @ model.W.T + model.b, model.s), 1)
+    mc = torch.logsumexp(lik.log_prob(x[:1].expand(len(z), -1)), 0) - math.log(len(z))
+    assert abs(mc.item() - model.log_marginal(x[:1]).item()) < 0.02
+
+
+def test_elbo_is_below_log_px_and_tight_at_the_posterior(ppca):
+    model, x = ppca
+    exact = model.log_marginal(x)
+    g = torch.Generator().manual_seed(2)
+    for _ in range(20):
+        A = torch.randn(2, 2, generator=g, dtype=torch.float64)
+        q = D.MultivariateNormal(
+            torch.randn(6, 2, generator=g, dtype=torch.float64),
+            A @ A.T + 0.1 * torch.eye(2, dtype=torch.float64),
+        )
+        assert torch.all(model.elbo(x, q) < exact)
+    torch.testing.assert_close(model.elbo(x, model.posterior(x)), exact, atol=1e-10, rtol=0)
+
+
+def test_posterior_matches_bayes_rule_by_monte_carlo(ppca):
+    model, x = ppca
+    q = model.posterior(x[:1])
+    # self-normalised importance sampling from the prior: E[z | x] = sum w z / sum w, w = p(x | z)
+    z = torch.randn(400000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    log_w = D.Independent(D.Normal(z @ model.W.T + model.b, model.s), 1).log_prob(x[:1])
+    w = torch.softmax(log_w, 0)
+    torch.testing.assert_close((w[:, None] * z).sum(0), q.mean[0], atol=0.03, rtol=0)
+
+
+def test_closed_form_kl_matches_torch():
+    g = torch.Generator().manual_seed(0)
+    mu_q, lv_q, mu_p, lv_p = (torch.randn(7, 4, generator=g) for _ in range(4))
+    ours = vae.kl_diagonal_gaussians(mu_q, lv_q, mu_p, lv_p)
+    ref = D.kl_divergence(
+        D.Independent(D.Normal(mu_q, (0.5 * lv_q).exp()), 1),
+        D.Independent(D.Normal(mu_p, (0.5 * lv_p).exp()), 1),
+    )
+    torch.testing.assert_close(ours, ref)
+    std_normal = D.Independent(D.Normal(torch.zeros(7, 4), torch.ones(7, 4)), 1)
+    torch.testing.assert_close(
+        vae.kl_diagonal_gaussians(mu_q, lv_q),
+        D.kl_divergence(D.Independent(D.Normal(mu_q, (0.5 * lv_q).exp()), 1), std_normal),
+    )
+    assert torch.all(vae.kl_diagonal_gaussians(mu_q, lv_q) >= 0)
+
+
+def test_reparameterised_gradient_is_unbiased():
+    """d/dmu E_{z ~ N(mu, s^2)}[z^2] = 2 mu, d/ds = 2 s."""
+    mu, s = torch.tensor(0.7, requires_grad=True), torch.tensor(1.3, requires_grad=True)
+    eps = torch.randn(400000, generator=torch.Generator().manual_seed(0))
+    (vae.reparameterize(mu, s, eps) ** 2).mean().backward()
+    assert mu.grad.item() == pytest.approx(1.4, abs=0.01)
+    assert s.grad.item() == pytest.approx(2.6, abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def small_vae():
+    torch.manual_seed(0)
+    from tutorial_lib.data import load_dataset
+
+    data = load_dataset("digits", "train")
+    model, history = vae.train_vae(
+        data.images,
+        vae.VAEConfig(steps=300),
+        progress=False,
+        generator=torch.Generator().manual_seed(0),
+    )
+    return model, load_dataset("digits", "test").images[:50], history
+
+
+def test_likelihood_sums_to_one_over_the_data_values(small_vae):
+    model, _, _ = small_vae
+    z = torch.randn(3, model.cfg.z_dim)
+    per_pixel = model.decode(z).base_dist  # categorical over 17 levels per pixel
+    values = torch.arange(17).view(17, 1, 1).expand(17, 3, 64)
+    total = per_pixel.log_prob(values).exp().sum(0)  # (3, 64)
+    torch.testing.assert_close(total, torch.ones(3, 64))
+
+
+def test_iwae_is_above_the_elbo_and_grows_with_k(small_vae):
+    model, x, _ = small_vae
+
+    def mean_over_seeds(f):
+        out = []
+        for seed in range(5):
+            torch.manual_seed(seed)
+            out.append(f().mean())
+        return torch.stack(out).mean().item()
+
+    with torch.no_grad():
+        elbo = mean_over_seeds(lambda: vae.elbo(model, x)["elbo"])
+    bounds = [mean_over_seeds(lambda k=k: vae.iwae_bound(model, x, k=k)) for k in (1, 10, 100)]
+    assert abs(bounds[0] - elbo) < 0.5  # L_1 is the ELBO
+    assert elbo < bounds[1] < bounds[2]
+
+
+def test_training_reduces_the_loss_and_shapes(small_vae):
+    model, x, history = small_vae
+    assert np.mean(history["-ELBO"][-20:]) < np.mean(history["-ELBO"][:20]) - 25
+    terms = vae.elbo(model, x)
+    assert all(t.shape == (50,) for t in terms.values())
+    torch.testing.assert_close(terms["elbo"], terms["reconstruction"] - terms["kl"])
+    s = vae.sample(model, 7, torch.Generator().manual_seed(0))
+    assert s.shape == (7, 1, 8, 8)
+    levels = vae.to_levels(s, 17)
+    torch.testing.assert_close(from_levels(levels, 17), s)  # samples sit on the 17 grey levels
+    assert model.decode_mean(torch.zeros(2, 16)).shape == (2, 1, 8, 8)
+
+
+def test_bits_per_dim():
+    assert vae.bits_per_dim(64 * math.log(2), 64) == pytest.approx(1.0)
+
+
+def test_bad_config():
+    with pytest.raises(CourseError, match="levels must be at least 2"):
+        vae.VAEConfig(levels=1)
+    with pytest.raises(CourseError, match="beta must be non-negative"):
+        vae.VAEConfig(beta=-1)
+
+
+def test_cli_round_trip(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--out", str(run), "--steps", "30", "--z-dim", "4"]) == 0
+    assert main(["sample", str(run), "--n", "9", "--out", str(tmp_path / "s.npz")]) == 0
+    with np.load(tmp_path / "s.npz") as f:
+        assert f["images"].shape == (9, 8, 8) and f["images"].dtype == np.uint8
+    assert main(["train", "vae", "--out", str(run), "--z-dim", "0"]) == 2
+    assert "--z-dim must be positive" in capsys.readouterr().err
