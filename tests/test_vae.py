@@ -150,3 +150,20 @@ def test_cli_round_trip(tmp_path, capsys):
         assert f["images"].shape == (9, 8, 8) and f["images"].dtype == np.uint8
     assert main(["train", "vae", "--out", str(run), "--z-dim", "0"]) == 2
     assert "--z-dim must be positive" in capsys.readouterr().err
+
+
+def test_iwae_is_exact_when_q_is_the_posterior():
+    """With q = prior and a decoder that ignores z, every weight equals p(x): L_K = log p(x) for every K."""
+    model = vae.VAE(vae.VAEConfig(dropout=0.0)).eval()
+    with torch.no_grad():
+        model.encoder[-1].weight.zero_()
+        model.encoder[
+            -1
+        ].bias.zero_()  # q(z | x) = N(0, I) = p(z), the exact posterior of such a model
+        model.decoder[0].weight.zero_()  # p(x | z) does not depend on z
+    from tutorial_lib.data import load_dataset
+
+    x = load_dataset("digits", "test").images[:5]
+    exact = model.decode(torch.zeros(5, 16)).log_prob(vae.to_levels(x, 17).flatten(1))
+    for k in (1, 10, 250):
+        torch.testing.assert_close(vae.iwae_bound(model, x, k=k, chunk=100), exact)
