@@ -124,18 +124,38 @@ def _train_vae(args, data, device, generator):
     return model, cfg, history
 
 
-TRAINERS = {"gan": _train_gan, "vae": _train_vae}
+def _train_ddpm(args, data, device, generator):
+    from . import diffusion
+
+    cfg = diffusion.DDPMConfig(
+        image_shape=data.shape,
+        **_overrides(args, "steps", "batch_size", "lr", "width", "T", "schedule"),
+    )
+    model, _, history = diffusion.train_ddpm(data.images, cfg, device=device, generator=generator)
+    return model, cfg, history
+
+
+TRAINERS = {"gan": _train_gan, "vae": _train_vae, "ddpm": _train_ddpm}
 
 
 def _overrides(args, *names) -> dict:
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
-def _draw(checkpoint: dict, n: int, generator, device):
+def _draw(checkpoint: dict, n: int, generator, device, sampler=None, steps=None):
     """n samples (n, C, H, W) in [-1, 1] from any model family's checkpoint."""
-    from . import gan, vae
+    from . import diffusion, gan, vae
 
     kind = checkpoint["kind"]
+    if kind == "ddpm":
+        model, cfg = diffusion.from_checkpoint(checkpoint)
+        return diffusion.sample(
+            model.to(device), cfg, n, sampler or "ddpm", steps, generator, device, progress=True
+        )
+    if sampler is not None or steps is not None:
+        raise CourseError(
+            f"--sampler and --steps apply to diffusion models; this checkpoint holds a {kind!r} model"
+        )
     if kind == "gan":
         G, _, cfg = gan.from_checkpoint(checkpoint)
         return gan.sample(G.to(device), n, cfg.z_dim, generator, device)
@@ -152,7 +172,7 @@ def cmd_train(args) -> int:
     from .plotting import save_images
     from .utils import get_device, save_checkpoint, seed_everything
 
-    for name in ("steps", "batch_size", "lr", "lr_g", "lr_d", "z_dim"):
+    for name in ("steps", "batch_size", "lr", "lr_g", "lr_d", "z_dim", "width", "T"):
         _positive("--" + name.replace("_", "-"), getattr(args, name, None))
     device = get_device(args.device)
     data = _load_data(args)
@@ -196,6 +216,8 @@ def cmd_sample(args) -> int:
 
     if args.n < 1:
         raise CourseError(f"--n must be at least 1, got {args.n}")
+    if args.sampler is not None and args.sampler not in ("ddpm", "ddim"):
+        raise CourseError(f"unknown sampler {args.sampler!r}; choose one of ddpm, ddim")
     run = Path(args.run)
     path = run / CHECKPOINT_NAME if run.is_dir() else run
     if run.is_dir() and not path.is_file():
@@ -205,7 +227,9 @@ def cmd_sample(args) -> int:
         )
     ckpt = load_checkpoint(path)
     device = get_device(args.device)
-    images = _draw(ckpt, args.n, torch.Generator().manual_seed(args.seed), device)
+    images = _draw(
+        ckpt, args.n, torch.Generator().manual_seed(args.seed), device, args.sampler, args.steps
+    )
     out = save_samples(args.out, to_uint8(images, ckpt["extra"]["levels"]))
     print(
         f"wrote {args.n} samples of a {ckpt['kind']} trained on {ckpt['extra']['dataset']} to {out}"
@@ -267,10 +291,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, help="weight of the KL term; 1 is the ELBO (default 1)")
     p.set_defaults(func=cmd_train)
 
+    p = families.add_parser("ddpm", parents=[common], help="a DDPM with a small UNet (notebook 04)")
+    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
+    p.add_argument("--steps", type=int, help="training steps (default 3000)")
+    p.add_argument("--batch-size", type=int, help="batch size (default 128)")
+    p.add_argument("--lr", type=float, help="learning rate (default 2e-3)")
+    p.add_argument("--width", type=int, help="UNet channels at full resolution (default 32)")
+    p.add_argument("--T", type=int, help="diffusion steps (default 1000)")
+    p.add_argument("--schedule", help="linear (default, Ho et al.) or cosine (Nichol & Dhariwal)")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("sample", help="draw samples from a trained run into samples.npz")
     p.add_argument("run", help="a run folder written by `train` (or its checkpoint.pt)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", default="samples.npz", help="output file (default samples.npz)")
+    p.add_argument(
+        "--sampler", default=None, help="diffusion models: ddpm (default, all T steps) or ddim"
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="diffusion models: DDIM steps (default 50)"
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_sample)

@@ -1,0 +1,196 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tutorial_lib import diffusion as dif
+from tutorial_lib import nets
+from tutorial_lib.cli import main
+from tutorial_lib.utils import CourseError
+
+
+def test_linear_schedule_values_against_an_independent_computation():
+    s = dif.Schedule(1000, "linear")
+    betas = [1e-4 + (0.02 - 1e-4) * i / 999 for i in range(1000)]
+    for t in (0, 99, 499, 999):
+        expected = math.prod(1 - b for b in betas[: t + 1])
+        assert s.alpha_bar[t].item() == pytest.approx(expected, rel=1e-12)
+    assert s.alpha_bar[0].item() == pytest.approx(0.9999)
+    assert s.alpha_bar[-1].item() == pytest.approx(
+        4.036e-5, rel=1e-3
+    )  # the value quoted widely for T = 1000
+
+
+def test_cosine_schedule_against_its_formula():
+    s = dif.Schedule(1000, "cosine")
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    for t in (0, 250, 500, 900):
+        assert s.alpha_bar[t].item() == pytest.approx(f(t + 1) / f(0), rel=1e-9)
+    assert s.beta.max().item() <= 0.999
+
+
+def test_closed_form_matches_the_iterated_chain():
+    """Iterate x_t = sqrt(alpha_t) x_{t-1} + sqrt(1 - alpha_t) eps from fixed x_0; compare with q(x_t | x_0)."""
+    s = dif.Schedule(1000, "linear")
+    n = 20000
+    x0 = torch.tensor([0.8, -0.5]).repeat(n, 1)  # (n, 2)
+    g = torch.Generator().manual_seed(0)
+    x = x0.clone()
+    for t in range(300):
+        x = dif.q_step(x, torch.full((n,), t), torch.randn(n, 2, generator=g), s)
+    ab = s.alpha_bar[299].item()
+    mean, var = math.sqrt(ab) * x0[0], 1 - ab
+    # tolerances: 5 standard errors of the sample mean and of the sample variance
+    assert torch.all((x.mean(0) - mean).abs() < 5 * math.sqrt(var / n))
+    assert torch.all((x.var(0) - var).abs() < 5 * var * math.sqrt(2 / n))
+    direct = dif.q_sample(x0, torch.full((n,), 299), torch.randn(n, 2, generator=g), s)
+    assert torch.all((direct.mean(0) - mean).abs() < 5 * math.sqrt(var / n))
+
+
+def test_posterior_matches_bayes_rule():
+    s = dif.Schedule(1000, "linear")
+    x0, xt = torch.tensor([[0.7]]), torch.tensor([[0.2]])
+    for step in (1, 10, 500, 999):
+        t = torch.tensor([step])
+        ab_prev, a, b = s.alpha_bar[step - 1].item(), s.alpha[step].item(), s.beta[step].item()
+        # prior x_{t-1} ~ N(sqrt(ab_prev) x0, 1 - ab_prev); likelihood x_t ~ N(sqrt(a) x_{t-1}, b)
+        precision = 1 / (1 - ab_prev) + a / b
+        mean = (math.sqrt(ab_prev) * 0.7 / (1 - ab_prev) + math.sqrt(a) * 0.2 / b) / precision
+        got_mean, got_var = dif.q_posterior(x0, xt, t, s)
+        assert got_mean.item() == pytest.approx(mean, rel=1e-5)
+        assert got_var.item() == pytest.approx(1 / precision, rel=1e-5)
+
+
+MEAN = torch.tensor([1.0, -0.5])
+COV = torch.tensor([[0.5, 0.3], [0.3, 0.4]])
+
+
+def test_analytic_denoiser_minimises_the_simple_loss():
+    s = dif.Schedule(1000)
+    g = torch.Generator().manual_seed(0)
+    n = 50000
+    x0 = MEAN + torch.randn(n, 2, generator=g) @ torch.linalg.cholesky(COV).T
+    t = torch.randint(0, 1000, (n,), generator=g)
+    eps = torch.randn(n, 2, generator=g)
+    best = dif.gaussian_denoiser(MEAN, COV, s)
+    loss = dif.simple_loss(best, x0, s, t, eps).item()
+    for perturbed in (
+        lambda x, t: 1.05 * best(x, t),
+        lambda x, t: best(x, t) + 0.03,
+        lambda x, t: best(x, t) @ torch.tensor([[1.0, 0.05], [0.0, 1.0]]),
+    ):
+        assert dif.simple_loss(perturbed, x0, s, t, eps).item() > loss
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_samplers_reproduce_the_data_distribution(sampler):
+    s = dif.Schedule(1000)
+    model = dif.gaussian_denoiser(MEAN, COV, s)
+    g = torch.Generator().manual_seed(1)
+    n = 4000
+    if sampler == "ddpm":
+        x, _ = dif.ddpm_sample(model, (n, 2), s, generator=g)
+    else:
+        x, _ = dif.ddim_sample(model, (n, 2), s, steps=50, generator=g)
+    # standard errors: mean sqrt(var / n) ~ 0.011; covariance entries ~ sqrt(2 / n) * var ~ 0.011
+    assert torch.allclose(x.mean(0), MEAN, atol=0.05)
+    assert torch.allclose(torch.cov(x.T), COV, atol=0.05)
+
+
+def test_sampler_trajectories_and_variance_choice():
+    s = dif.Schedule(100)
+    model = dif.gaussian_denoiser(MEAN, COV, s)
+    x, traj = dif.ddpm_sample(model, (8, 2), s, keep=(99, 50, 0), variance="beta_tilde")
+    assert sorted(traj) == [0, 50, 99] and traj[99][0].shape == (8, 2)
+    x, traj = dif.ddim_sample(model, (8, 2), s, steps=10, keep=(99, 0))
+    assert sorted(traj) == [0, 99]
+    with pytest.raises(CourseError, match="choose beta or beta_tilde"):
+        dif.ddpm_sample(model, (8, 2), s, variance="sigma")
+
+
+def test_ddim_timesteps():
+    s = dif.Schedule(1000)
+    taus = dif.ddim_timesteps(s, 50)
+    assert (
+        len(taus) == 50 and taus[0] == 999 and taus[-1] == 0 and taus == sorted(taus, reverse=True)
+    )
+    assert dif.ddim_timesteps(s, 1000) == list(range(999, -1, -1))
+    with pytest.raises(CourseError, match="between 1 and T = 1000, got 1001"):
+        dif.ddim_timesteps(s, 1001)
+
+
+def test_bad_inputs():
+    with pytest.raises(
+        CourseError, match="unknown beta schedule 'sigmoid'; choose one of linear, cosine"
+    ):
+        dif.Schedule(1000, "sigmoid")
+    s = dif.Schedule(10)
+    with pytest.raises(CourseError, match=r"timesteps must lie in \[0, 9\]"):
+        dif.q_sample(torch.zeros(2, 2), torch.tensor([3, 10]), torch.zeros(2, 2), s)
+
+
+def test_predict_x0_inverts_q_sample():
+    s = dif.Schedule(1000)
+    x0, eps, t = (
+        torch.randn(6, 1, 8, 8),
+        torch.randn(6, 1, 8, 8),
+        torch.tensor([0, 1, 10, 100, 500, 999]),
+    )
+    torch.testing.assert_close(
+        dif.predict_x0(dif.q_sample(x0, t, eps, s), t, eps, s), x0, atol=1e-3, rtol=1e-3
+    )
+
+
+def test_networks():
+    emb = nets.timestep_embedding(torch.tensor([0, 5]), 8)
+    assert emb.shape == (2, 8) and torch.equal(emb[0], torch.tensor([1.0] * 4 + [0.0] * 4))
+    assert emb[1, 0].item() == pytest.approx(math.cos(5.0))
+    for shape in [(1, 8, 8), (1, 28, 28), (3, 16, 16)]:
+        net = nets.UNet(shape, width=16, num_classes=10)
+        x = torch.randn(3, *shape)
+        assert net(x, torch.tensor([0, 1, 999]), torch.tensor([0, 9, 10])).shape == x.shape
+    assert nets.PointDenoiser()(torch.randn(5, 2), torch.arange(5)).shape == (5, 2)
+
+
+def test_cli_round_trip_both_samplers(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert (
+        main(["train", "ddpm", "--out", str(run), "--steps", "10", "--width", "8", "--T", "50"])
+        == 0
+    )
+    for sampler, extra in [("ddpm", []), ("ddim", ["--steps", "5"])]:
+        out = tmp_path / f"{sampler}.npz"
+        assert (
+            main(["sample", str(run), "--n", "6", "--sampler", sampler, *extra, "--out", str(out)])
+            == 0
+        )
+        with np.load(out) as f:
+            assert f["images"].shape == (6, 8, 8) and f["images"].dtype == np.uint8
+    capsys.readouterr()
+    for args, message in [
+        (["--sampler", "ddim", "--steps", "51"], "between 1 and T = 50, got 51"),
+        (["--sampler", "euler"], "unknown sampler 'euler'; choose one of ddpm, ddim"),
+        (["--sampler", "ddpm", "--steps", "5"], "DDPM runs all T = 50 steps"),
+    ]:
+        assert main(["sample", str(run), "--n", "2", *args, "--out", str(tmp_path / "x.npz")]) == 2
+        assert message in capsys.readouterr().err
+    gan_run = tmp_path / "gan"
+    assert main(["train", "gan", "--out", str(gan_run), "--steps", "2"]) == 0
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "sample",
+                str(gan_run),
+                "--n",
+                "2",
+                "--sampler",
+                "ddim",
+                "--out",
+                str(tmp_path / "x.npz"),
+            ]
+        )
+        == 2
+    )
+    assert "holds a 'gan' model" in capsys.readouterr().err
