@@ -127,11 +127,18 @@ def _train_vae(args, data, device, generator):
 def _train_ddpm(args, data, device, generator):
     from . import diffusion
 
-    cfg = diffusion.DDPMConfig(
-        image_shape=data.shape,
-        **_overrides(args, "steps", "batch_size", "lr", "width", "T", "schedule"),
+    options = _overrides(args, "steps", "batch_size", "lr", "width", "T", "schedule")
+    labels = None
+    if args.conditional:
+        if data.labels is None:
+            raise CourseError(
+                f"{data.name} has no labels, so a conditional model cannot be trained on it"
+            )
+        options["num_classes"], labels = len(data.classes), data.labels
+    cfg = diffusion.DDPMConfig(image_shape=data.shape, **options)
+    model, _, history = diffusion.train_ddpm(
+        data.images, cfg, device=device, generator=generator, labels=labels
     )
-    model, _, history = diffusion.train_ddpm(data.images, cfg, device=device, generator=generator)
     return model, cfg, history
 
 
@@ -142,19 +149,34 @@ def _overrides(args, *names) -> dict:
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
-def _draw(checkpoint: dict, n: int, generator, device, sampler=None, steps=None):
+def _draw(
+    checkpoint: dict, n: int, generator, device, sampler=None, steps=None, labels=None, guidance=0.0
+):
     """n samples (n, C, H, W) in [-1, 1] from any model family's checkpoint."""
     from . import diffusion, gan, vae
 
     kind = checkpoint["kind"]
     if kind == "ddpm":
         model, cfg = diffusion.from_checkpoint(checkpoint)
+        if labels is None and cfg.num_classes > 0:  # by default, every class in turn
+            labels = torch_arange_mod(n, cfg.num_classes)
+        progress = n * (cfg.T if (sampler or "ddpm") == "ddpm" else (steps or 50)) > 20000
         return diffusion.sample(
-            model.to(device), cfg, n, sampler or "ddpm", steps, generator, device, progress=True
+            model.to(device),
+            cfg,
+            n,
+            sampler or "ddpm",
+            steps,
+            generator,
+            device,
+            progress=progress,
+            labels=labels,
+            guidance=guidance,
         )
-    if sampler is not None or steps is not None:
+    if sampler is not None or steps is not None or labels is not None or guidance:
         raise CourseError(
-            f"--sampler and --steps apply to diffusion models; this checkpoint holds a {kind!r} model"
+            f"--sampler, --steps, --labels and --guidance apply to diffusion models; "
+            f"this checkpoint holds a {kind!r} model"
         )
     if kind == "gan":
         G, _, cfg = gan.from_checkpoint(checkpoint)
@@ -163,6 +185,30 @@ def _draw(checkpoint: dict, n: int, generator, device, sampler=None, steps=None)
         model, _ = vae.from_checkpoint(checkpoint)
         return vae.sample(model.to(device), n, generator, device)
     raise CourseError(f"the checkpoint holds a {kind!r} model, which `sample` does not know")
+
+
+def torch_arange_mod(n: int, k: int):
+    """Labels 0, 1, ..., k-1, 0, 1, ... for n samples: n spread evenly over k classes."""
+    import torch
+
+    return torch.arange(n) % k
+
+
+def parse_labels(text: str):
+    """ "0-9" or "1,3,5" or "2-4,7" -> a sorted list of distinct class indices."""
+    labels = set()
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = (int(v) for v in part.split("-"))
+                labels.update(range(lo, hi + 1))
+            else:
+                labels.add(int(part))
+    except ValueError:
+        raise CourseError(f"cannot read --labels {text!r}; write e.g. 0-9 or 1,3,5") from None
+    if not labels:
+        raise CourseError(f"--labels {text!r} names no class")
+    return sorted(labels)
 
 
 def cmd_train(args) -> int:
@@ -227,10 +273,34 @@ def cmd_sample(args) -> int:
         )
     ckpt = load_checkpoint(path)
     device = get_device(args.device)
+    conditional = ckpt["kind"] == "ddpm" and ckpt["config"].get("num_classes", 0) > 0
+    if (
+        (args.labels is not None or args.guidance is not None)
+        and ckpt["kind"] == "ddpm"
+        and not conditional
+    ):
+        raise CourseError(
+            "--labels and --guidance need a model trained with --conditional; this DDPM is unconditional"
+        )
+    labels = None
+    if args.labels is not None:
+        classes = parse_labels(args.labels)
+        if args.n < len(classes):
+            raise CourseError(f"--n {args.n} is fewer than the {len(classes)} labels asked for")
+        labels = torch.tensor(classes).repeat_interleave(-(-args.n // len(classes)))[: args.n]
+    elif conditional:
+        labels = torch_arange_mod(args.n, ckpt["config"]["num_classes"])
     images = _draw(
-        ckpt, args.n, torch.Generator().manual_seed(args.seed), device, args.sampler, args.steps
+        ckpt,
+        args.n,
+        torch.Generator().manual_seed(args.seed),
+        device,
+        args.sampler,
+        args.steps,
+        labels,
+        args.guidance or 0.0,
     )
-    out = save_samples(args.out, to_uint8(images, ckpt["extra"]["levels"]))
+    out = save_samples(args.out, to_uint8(images, ckpt["extra"]["levels"]), labels)
     print(
         f"wrote {args.n} samples of a {ckpt['kind']} trained on {ckpt['extra']['dataset']} to {out}"
     )
@@ -293,12 +363,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = families.add_parser("ddpm", parents=[common], help="a DDPM with a small UNet (notebook 04)")
     p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
-    p.add_argument("--steps", type=int, help="training steps (default 3000)")
+    p.add_argument("--steps", type=int, help="training steps (default 2000)")
     p.add_argument("--batch-size", type=int, help="batch size (default 128)")
     p.add_argument("--lr", type=float, help="learning rate (default 2e-3)")
     p.add_argument("--width", type=int, help="UNet channels at full resolution (default 32)")
     p.add_argument("--T", type=int, help="diffusion steps (default 1000)")
     p.add_argument("--schedule", help="linear (default, Ho et al.) or cosine (Nichol & Dhariwal)")
+    p.add_argument(
+        "--conditional",
+        action="store_true",
+        help="condition on labels, with label dropout for classifier-free guidance (notebook 05)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained run into samples.npz")
@@ -310,6 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--steps", type=int, default=None, help="diffusion models: DDIM steps (default 50)"
+    )
+    p.add_argument(
+        "--labels",
+        default=None,
+        help="conditional models: classes to draw, e.g. 0-9 or 1,3,5; the N samples are spread evenly over them",
+    )
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="conditional models: guidance scale w (default 0)",
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

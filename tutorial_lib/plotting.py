@@ -45,7 +45,9 @@ def show_images(
         ncol = nrow or math.ceil(math.sqrt(x.shape[0]))
         nrows = math.ceil(x.shape[0] / ncol)
         width = min(12.0, max(3.0, 0.6 * ncol))
-        _, ax = plt.subplots(figsize=(width, max(1.0, width * nrows / ncol) + (0.4 if title else 0)))
+        _, ax = plt.subplots(
+            figsize=(width, max(1.0, width * nrows / ncol) + (0.4 if title else 0))
+        )
     grid = image_grid(x, nrow=nrow, padding=padding)
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_axis_off()
