@@ -167,3 +167,18 @@ def test_iwae_is_exact_when_q_is_the_posterior():
     exact = model.decode(torch.zeros(5, 16)).log_prob(vae.to_levels(x, 17).flatten(1))
     for k in (1, 10, 250):
         torch.testing.assert_close(vae.iwae_bound(model, x, k=k, chunk=100), exact)
+
+
+def test_conditional_vae():
+    from tutorial_lib.data import load_dataset
+
+    data = load_dataset("digits", "train")
+    cfg = vae.VAEConfig(num_classes=10, steps=5)
+    model, _ = vae.train_vae(data.images, cfg, progress=False, labels=data.labels)
+    labels = torch.tensor([3, 3, 7])
+    assert vae.sample(model, 3, labels=labels).shape == (3, 1, 8, 8)
+    assert model.decode_mean(torch.zeros(3, 16), labels).shape == (3, 1, 8, 8)
+    with pytest.raises(CourseError, match="pass the labels y"):
+        model.encode(data.images[:2])
+    with pytest.raises(CourseError, match="needs labels"):
+        vae.train_vae(data.images, cfg, progress=False)

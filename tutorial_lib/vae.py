@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
@@ -47,6 +48,7 @@ class VAEConfig:
     lr: float = 1e-3
     batch_size: int = 64
     steps: int = 3000
+    num_classes: int = 0
 
     def __post_init__(self):
         self.image_shape = tuple(self.image_shape)
@@ -74,7 +76,7 @@ class VAE(nn.Module):
         d, h, p = math.prod(cfg.image_shape), cfg.hidden, cfg.dropout
         self.encoder = nn.Sequential(
             nn.Dropout(p / 2),
-            nn.Linear(d, h),
+            nn.Linear(d + cfg.num_classes, h),
             nn.LeakyReLU(),
             nn.Dropout(p),
             nn.Linear(h, h),
@@ -83,7 +85,7 @@ class VAE(nn.Module):
             nn.Linear(h, 2 * cfg.z_dim),
         )
         self.decoder = nn.Sequential(
-            nn.Linear(cfg.z_dim, h),
+            nn.Linear(cfg.z_dim + cfg.num_classes, h),
             nn.LeakyReLU(),
             nn.Dropout(p),
             nn.Linear(h, h),
@@ -92,21 +94,31 @@ class VAE(nn.Module):
             nn.Linear(h, d * cfg.levels),
         )
 
-    def encode(self, x: torch.Tensor) -> D.Independent:
-        mu, log_var = self.encoder(x.flatten(1)).chunk(2, dim=1)
+    def condition(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Append the one-hot label to h (B, D) for a conditional VAE (Sohn et al. 2015)."""
+        if self.cfg.num_classes == 0:
+            return h
+        if y is None:
+            raise CourseError("this VAE is conditional: pass the labels y")
+        return torch.cat([h, F.one_hot(y, self.cfg.num_classes).to(h.dtype)], dim=1)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> D.Independent:
+        mu, log_var = self.encoder(self.condition(x.flatten(1), y)).chunk(2, dim=1)
         return D.Independent(D.Normal(mu, torch.exp(0.5 * log_var)), 1)
 
-    def decode(self, z: torch.Tensor) -> D.Independent:
-        logits = self.decoder(z).view(z.shape[0], -1, self.cfg.levels)  # (B, C*H*W, levels)
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> D.Independent:
+        logits = self.decoder(self.condition(z, y)).view(
+            z.shape[0], -1, self.cfg.levels
+        )  # (B, C*H*W, levels)
         return D.Independent(D.Categorical(logits=logits), 1)
 
     def prior(self, n: int = 1, device=None) -> D.Independent:
         zeros = torch.zeros(n, self.cfg.z_dim, device=device)
         return D.Independent(D.Normal(zeros, torch.ones_like(zeros)), 1)
 
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+    def decode_mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's expected image E[x | z], (B, C, H, W) in [-1, 1], for pictures."""
-        probs = self.decode(z).base_dist.probs  # (B, D, levels)
+        probs = self.decode(z, y).base_dist.probs  # (B, D, levels)
         values = torch.linspace(-1, 1, self.cfg.levels, device=z.device)
         return (probs @ values).view(z.shape[0], *self.cfg.image_shape)
 
@@ -134,16 +146,18 @@ def kl_diagonal_gaussians(mu_q, log_var_q, mu_p=None, log_var_p=None) -> torch.T
     ).sum(-1)
 
 
-def elbo(model: VAE, x: torch.Tensor, beta: float = 1.0) -> dict[str, torch.Tensor]:
+def elbo(
+    model: VAE, x: torch.Tensor, beta: float = 1.0, y: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """The ELBO per example, split into its terms, with one reparameterised sample of z.
 
     x: (B, C, H, W) in [-1, 1]. Returns (B,) tensors in nats:
     ``reconstruction`` E_q[log p(x | z)], ``kl`` KL(q(z | x) || p(z)) (the rate), and
     ``elbo`` = reconstruction - beta * kl.
     """
-    q = model.encode(x)
+    q = model.encode(x, y)
     z = q.rsample()  # the reparameterisation trick: mu + sigma * eps
-    reconstruction = model.decode(z).log_prob(to_levels(x, model.cfg.levels).flatten(1))
+    reconstruction = model.decode(z, y).log_prob(to_levels(x, model.cfg.levels).flatten(1))
     kl = D.kl_divergence(q, model.prior(x.shape[0], x.device))
     return {"elbo": reconstruction - beta * kl, "reconstruction": reconstruction, "kl": kl}
 
@@ -172,9 +186,11 @@ def bits_per_dim(nats: torch.Tensor | float, dims: int) -> torch.Tensor | float:
     return nats / (dims * math.log(2))
 
 
-def train_step(model: VAE, optimizer, x: torch.Tensor) -> dict[str, float]:
-    """One gradient step on -mean ELBO (with the config's beta)."""
-    terms = elbo(model, x, model.cfg.beta)
+def train_step(
+    model: VAE, optimizer, x: torch.Tensor, y: torch.Tensor | None = None
+) -> dict[str, float]:
+    """One gradient step on -mean ELBO (with the config's beta); y (B,) labels for a conditional VAE."""
+    terms = elbo(model, x, model.cfg.beta, y)
     loss = -terms["elbo"].mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -187,16 +203,29 @@ def train_step(model: VAE, optimizer, x: torch.Tensor) -> dict[str, float]:
 
 
 def train_vae(
-    images: torch.Tensor, cfg: VAEConfig, device="cpu", generator=None, progress: bool = True
+    images: torch.Tensor,
+    cfg: VAEConfig,
+    device="cpu",
+    generator=None,
+    progress: bool = True,
+    labels: torch.Tensor | None = None,
 ):
-    """Train a VAE on images (N, C, H, W) with ``train_loop``; returns (model in eval mode, history)."""
+    """Train a VAE on images (N, C, H, W) (and labels (N,) if conditional) with ``train_loop``;
+    returns (model in eval mode, history)."""
     from .training import random_batches, train_loop
 
+    if (labels is None) != (cfg.num_classes == 0):
+        raise CourseError(
+            "a conditional VAE (num_classes > 0) needs labels, and an unconditional one takes none"
+        )
     model = VAE(cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = random_batches(images, batch_size=cfg.batch_size, generator=generator)
+    tensors = (images,) if labels is None else (images, labels)
+    batches = random_batches(*tensors, batch_size=cfg.batch_size, generator=generator)
     history = train_loop(
-        lambda b: train_step(model, optimizer, b[0].to(device)),
+        lambda b: train_step(
+            model, optimizer, b[0].to(device), b[1].to(device) if len(b) > 1 else None
+        ),
         batches,
         cfg.steps,
         desc="VAE",
@@ -207,14 +236,21 @@ def train_vae(
 
 @torch.no_grad()
 def sample(
-    model: VAE, n: int, generator: torch.Generator | None = None, device="cpu", mean: bool = False
+    model: VAE,
+    n: int,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    mean: bool = False,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """n images from the model: z ~ N(0, I), then x ~ p(x | z) (or E[x | z] with mean=True). (n, C, H, W) in [-1, 1]."""
+    """n images from the model: z ~ N(0, I), then x ~ p(x | z, y) (or E[x | z, y] with mean=True).
+    (n, C, H, W) in [-1, 1]; labels (n,) for a conditional VAE."""
     model.eval()
     z = torch.randn(n, model.cfg.z_dim, generator=generator).to(device)
+    y = labels.to(device) if labels is not None else None
     if mean:
-        return model.decode_mean(z)
-    probs = model.decode(z).base_dist.probs  # (n, D, levels)
+        return model.decode_mean(z, y)
+    probs = model.decode(z, y).base_dist.probs  # (n, D, levels)
     v = torch.multinomial(probs.flatten(0, 1).cpu(), 1, generator=generator).view(n, -1)
     x = v.float() * (2 / (model.cfg.levels - 1)) - 1
     return x.view(n, *model.cfg.image_shape).to(device)

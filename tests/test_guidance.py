@@ -1,0 +1,192 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tutorial_lib import diffusion as dif
+from tutorial_lib import metrics
+from tutorial_lib.cli import main, parse_labels
+from tutorial_lib.utils import CourseError
+
+
+def fake_model(x, t, y):
+    """A stand-in network whose prediction depends on the label: y = 10 is the "no label" token."""
+    return x * (y.float().view(-1, 1) + 1) + t.float().view(-1, 1)
+
+
+def test_guidance_formula():
+    x, t, y = torch.randn(4, 2), torch.tensor([0, 5, 9, 3]), torch.tensor([1, 2, 3, 4])
+    conditional = fake_model(x, t, y)
+    unconditional = fake_model(x, t, torch.full_like(y, 10))
+    torch.testing.assert_close(
+        dif.guided_eps(fake_model, x, t, y, 0.0, 10), conditional
+    )  # w = 0: conditional
+    torch.testing.assert_close(
+        dif.guided_eps(fake_model, x, t, y, 2.5, 10), 3.5 * conditional - 2.5 * unconditional
+    )  # Ho & Salimans Eq. 6
+    at = {w: dif.guided_eps(fake_model, x, t, y, w, 10) for w in (0.0, 1.0, 4.0)}
+    torch.testing.assert_close(at[4.0], at[0.0] + 4 * (at[1.0] - at[0.0]))  # linear in w
+
+
+def test_label_dropout_rate():
+    y = torch.zeros(100000, dtype=torch.long)
+    g = torch.Generator().manual_seed(0)
+    for p in (0.0, 0.1, 0.5, 1.0):
+        dropped = (dif.drop_labels(y, p, 10, g) == 10).float().mean().item()
+        assert abs(dropped - p) < 4 * math.sqrt(p * (1 - p) / len(y)) + 1e-9
+    kept = dif.drop_labels(torch.arange(10).repeat(100), 0.3, 10, g)
+    assert set(kept[kept != 10].tolist()) <= set(range(10))
+
+
+MEANS = torch.tensor([[-0.5, 0.0], [0.5, 0.0]])
+COV = torch.eye(2)
+
+
+def guided_fraction(w, n=3000, seed=0):
+    """Guided DDIM samples for class 0 of a two-Gaussian mixture, with the exact denoisers; fraction in class 0's half-plane."""
+    s = dif.Schedule(1000)
+    conditional = [dif.gaussian_denoiser(m, COV, s) for m in MEANS]
+    unconditional = dif.gaussian_mixture_denoiser(MEANS, COV, torch.tensor([0.5, 0.5]), s)
+
+    def model(x, t, y):
+        out = unconditional(x, t)
+        for k, c in enumerate(conditional):
+            out = torch.where((y == k).view(-1, 1), c(x, t), out)
+        return out
+
+    y = torch.zeros(n, dtype=torch.long)
+    x, _ = dif.ddim_sample(
+        lambda x, t: dif.guided_eps(model, x, t, y, w, 2),
+        (n, 2),
+        s,
+        steps=50,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return (x[:, 0] < 0).float().mean().item()
+
+
+def test_mixture_denoiser_is_the_average_of_the_components():
+    s = dif.Schedule(1000)
+    mixture = dif.gaussian_mixture_denoiser(MEANS, COV, torch.tensor([0.5, 0.5]), s)
+    x, _ = dif.ddpm_sample(mixture, (4000, 2), s, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(x.mean(0), torch.zeros(2), atol=0.06)
+    assert abs(torch.cov(x.T)[0, 0].item() - 1.25) < 0.1  # variance of the mixture: 1 + 0.5^2
+
+
+def test_guidance_moves_samples_into_the_class_region():
+    no_guidance = guided_fraction(0.0)
+    assert abs(no_guidance - 0.6915) < 0.04  # P(x < 0) for N(-0.5, 1) is Phi(0.5)
+    strong = guided_fraction(4.0)
+    assert strong > 0.85  # the stated fraction at w = 4
+    assert no_guidance < guided_fraction(1.0) < strong
+
+
+def test_parse_labels():
+    assert parse_labels("0-9") == list(range(10))
+    assert parse_labels("1,3,5") == [1, 3, 5]
+    assert parse_labels("2-4,7,3") == [2, 3, 4, 7]
+    with pytest.raises(CourseError, match="write e.g. 0-9"):
+        parse_labels("one")
+
+
+def test_conditional_cli(tmp_path, capsys):
+    run = tmp_path / "c"
+    args = [
+        "train",
+        "ddpm",
+        "--conditional",
+        "--out",
+        str(run),
+        "--steps",
+        "5",
+        "--width",
+        "8",
+        "--T",
+        "20",
+    ]
+    assert main(args) == 0
+    out = tmp_path / "s.npz"
+    assert (
+        main(
+            [
+                "sample",
+                str(run),
+                "--n",
+                "5",
+                "--labels",
+                "1,3",
+                "--guidance",
+                "2",
+                "--sampler",
+                "ddim",
+                "--steps",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    with np.load(out) as f:
+        assert f["labels"].tolist() == [1, 1, 1, 3, 3] and f["labels"].dtype == np.int64
+        assert f["images"].shape == (5, 8, 8)
+    assert (
+        main(
+            [
+                "sample",
+                str(run),
+                "--n",
+                "20",
+                "--labels",
+                "0-9",
+                "--out",
+                str(out),
+                "--sampler",
+                "ddim",
+                "--steps",
+                "2",
+            ]
+        )
+        == 0
+    )
+    with np.load(out) as f:
+        assert np.bincount(f["labels"]).tolist() == [2] * 10
+    capsys.readouterr()
+    assert main(["sample", str(run), "--n", "2", "--labels", "10", "--out", str(out)]) == 2
+    assert "labels must lie in 0..9, got 10..10" in capsys.readouterr().err
+    plain = tmp_path / "u"
+    assert (
+        main(["train", "ddpm", "--out", str(plain), "--steps", "2", "--width", "8", "--T", "20"])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["sample", str(plain), "--n", "2", "--guidance", "3", "--out", str(out)]) == 2
+    assert "need a model trained with --conditional" in capsys.readouterr().err
+
+
+def test_conditional_training_needs_labels():
+    cfg = dif.DDPMConfig(num_classes=10, steps=1, width=8)
+    with pytest.raises(CourseError, match="needs labels"):
+        dif.train_ddpm(torch.zeros(4, 1, 8, 8), cfg, progress=False)
+
+
+def test_classifier_learns_digits_and_diversity():
+    from tutorial_lib.data import load_dataset
+
+    torch.manual_seed(0)
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    clf = metrics.train_classifier(
+        train.images,
+        train.labels,
+        steps=600,
+        progress=False,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert metrics.accuracy(clf, test.images, test.labels) > 0.93
+    assert clf.features(test.images[:5]).shape == (5, 128)
+    same = torch.zeros(5, 3)
+    assert metrics.mean_pairwise_distance(same) == 0
+    assert metrics.mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(
+        5.0
+    )
