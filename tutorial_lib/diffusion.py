@@ -241,9 +241,10 @@ def ddim_sample(
         x0_hat = predict_x0(x, t, eps_hat, schedule)
         if step in keep:
             trajectory[step] = (x.cpu(), x0_hat.cpu())
-        if clip_x0:
-            x0_hat = x0_hat.clamp(-1, 1)
         ab = float(schedule.alpha_bar[step])
+        if clip_x0:  # clip the predicted image, and make the noise estimate consistent with it
+            x0_hat = x0_hat.clamp(-1, 1)
+            eps_hat = (x - math.sqrt(ab) * x0_hat) / math.sqrt(1 - ab)
         ab_prev = float(schedule.alpha_bar[taus[i + 1]]) if i + 1 < len(taus) else 1.0
         sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
         x = math.sqrt(ab_prev) * x0_hat + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps_hat
