@@ -257,6 +257,7 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     import torch
 
+    from . import diffusion
     from .data import save_samples, to_uint8
     from .utils import get_device, load_checkpoint
 
@@ -290,6 +291,9 @@ def cmd_sample(args) -> int:
         labels = torch.tensor(classes).repeat_interleave(-(-args.n // len(classes)))[: args.n]
     elif conditional:
         labels = torch_arange_mod(args.n, ckpt["config"]["num_classes"])
+    guidance = args.guidance
+    if guidance is None:
+        guidance = diffusion.DEFAULT_GUIDANCE if conditional else 0.0
     images = _draw(
         ckpt,
         args.n,
@@ -298,13 +302,23 @@ def cmd_sample(args) -> int:
         args.sampler,
         args.steps,
         labels,
-        args.guidance or 0.0,
+        guidance,
     )
     out = save_samples(args.out, to_uint8(images, ckpt["extra"]["levels"]), labels)
     print(
         f"wrote {args.n} samples of a {ckpt['kind']} trained on {ckpt['extra']['dataset']} to {out}"
     )
     return 0
+
+
+def add_family(families, common, name: str, help: str, steps: int, batch_size: int):
+    """A `train NAME` subcommand with the options every family shares."""
+    p = families.add_parser(name, parents=[common], help=help)
+    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
+    p.add_argument("--steps", type=int, help=f"training steps (default {steps})")
+    p.add_argument("--batch-size", type=int, help=f"batch size (default {batch_size})")
+    p.set_defaults(func=cmd_train)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,10 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a model family and save a checkpoint and a sample grid in --out"
     )
     families = train.add_subparsers(dest="family", metavar="FAMILY", required=True)
-    p = families.add_parser("gan", parents=[common], help="a DCGAN-style GAN (notebook 01)")
-    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
-    p.add_argument("--steps", type=int, help="training steps (default 4000)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 128)")
+    p = add_family(
+        families, common, "gan", "a DCGAN-style GAN (notebook 01)", steps=4000, batch_size=128
+    )
     p.add_argument("--lr-g", type=float, help="generator learning rate (default 1e-3)")
     p.add_argument("--lr-d", type=float, help="discriminator learning rate (default 1e-3)")
     p.add_argument(
@@ -348,23 +361,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gp-weight", type=float, help="gradient penalty weight, Gulrajani et al. 2017 (default 0)"
     )
-    p.set_defaults(func=cmd_train)
 
-    p = families.add_parser(
-        "vae", parents=[common], help="a VAE with a categorical likelihood (notebook 02)"
+    p = add_family(
+        families,
+        common,
+        "vae",
+        "a VAE with a categorical likelihood (notebook 02)",
+        steps=3000,
+        batch_size=64,
     )
-    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
-    p.add_argument("--steps", type=int, help="training steps (default 3000)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 64)")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
     p.add_argument("--z-dim", type=int, help="latent dimensions (default 16)")
     p.add_argument("--beta", type=float, help="weight of the KL term; 1 is the ELBO (default 1)")
-    p.set_defaults(func=cmd_train)
 
-    p = families.add_parser("ddpm", parents=[common], help="a DDPM with a small UNet (notebook 04)")
-    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
-    p.add_argument("--steps", type=int, help="training steps (default 2000)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 128)")
+    p = add_family(
+        families,
+        common,
+        "ddpm",
+        "a DDPM with a small UNet (notebook 04)",
+        steps=2000,
+        batch_size=128,
+    )
     p.add_argument("--lr", type=float, help="learning rate (default 2e-3)")
     p.add_argument("--width", type=int, help="UNet channels at full resolution (default 32)")
     p.add_argument("--T", type=int, help="diffusion steps (default 1000)")
@@ -395,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--guidance",
         type=float,
         default=None,
-        help="conditional models: guidance scale w (default 0)",
+        help="conditional models: guidance scale w of Ho & Salimans 2022 (default 2; 0 is the plain conditional model)",
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
