@@ -190,3 +190,59 @@ def test_classifier_learns_digits_and_diversity():
     assert metrics.mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(
         5.0
     )
+
+
+def test_frechet_distance_against_the_closed_form():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3000, 4, generator=g)
+    assert abs(metrics.frechet_distance(a, a)) < 1e-8  # a set with itself
+    # N(0, I) against N(m, s^2 I) in d dims: |m|^2 + d (1 - s)^2
+    m, s = torch.tensor([1.0, -2.0, 0.0, 0.5]), 2.0
+    x, y = torch.randn(200000, 4, generator=g), m + s * torch.randn(200000, 4, generator=g)
+    expected = (m**2).sum().item() + 4 * (1 - s) ** 2
+    assert metrics.frechet_distance(x, y) == pytest.approx(expected, rel=0.02)
+    # a general pair of Gaussians: closed form with scipy's matrix square root
+    from scipy.linalg import sqrtm
+
+    A, B = torch.randn(3, 3, generator=g), torch.randn(3, 3, generator=g)
+    S1, S2 = (A @ A.T + 0.1 * torch.eye(3)).double(), (B @ B.T + 0.1 * torch.eye(3)).double()
+    x = torch.randn(300000, 3, generator=g).double() @ torch.linalg.cholesky(S1).T
+    y = torch.randn(300000, 3, generator=g).double() @ torch.linalg.cholesky(S2).T
+    closed = float(torch.trace(S1 + S2) - 2 * np.trace(sqrtm(S1.numpy() @ S2.numpy())).real)
+    assert metrics.frechet_distance(x, y) == pytest.approx(closed, rel=0.03)
+
+
+def test_precision_and_recall_on_constructed_sets():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(500, 2, generator=g)
+    assert metrics.precision_recall(real, real.clone()) == (1.0, 1.0)  # identical sets
+    far = real + 100
+    assert metrics.precision_recall(real, far) == (0.0, 0.0)  # disjoint sets
+    subset = real[real[:, 0] < 0]  # half of the data: realistic, but covers only half
+    precision, recall = metrics.precision_recall(real, subset)
+    assert precision == 1.0 and 0.4 < recall < 0.65
+
+
+def test_class_entropy():
+    assert metrics.class_entropy(torch.arange(10).repeat(5), 10) == pytest.approx(math.log(10))
+    assert metrics.class_entropy(torch.zeros(50, dtype=torch.long), 10) == 0.0
+
+
+def test_evaluate_cli(tmp_path, capsys):
+    import json
+
+    from tutorial_lib.data import load_dataset, save_samples, to_uint8
+
+    clf = tmp_path / "clf"
+    assert main(["train", "classifier", "--out", str(clf), "--steps", "200"]) == 0
+    real = load_dataset("digits", "val")
+    save_samples(tmp_path / "real.npz", to_uint8(real.images[:200], 17), real.labels[:200])
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "real.npz"), "--classifier", str(clf), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 200 and result["dataset"] == "digits"
+    assert result["precision"] > 0.6 and result["recall"] > 0.6 and "conditional_accuracy" in result  # k = 3 on 447 points
+    assert result["frechet_distance"] < 3 * result["frechet_distance_real_baseline"] + 5
+    save_samples(tmp_path / "big.npz", np.zeros((20, 28, 28), np.uint8))
+    assert main(["evaluate", str(tmp_path / "big.npz"), "--classifier", str(clf)]) == 2
+    assert "holds images of 28x28, but digits images are 8x8" in capsys.readouterr().err

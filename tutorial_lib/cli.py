@@ -142,7 +142,31 @@ def _train_ddpm(args, data, device, generator):
     return model, cfg, history
 
 
-TRAINERS = {"gan": _train_gan, "vae": _train_vae, "ddpm": _train_ddpm}
+def _train_classifier(args, data, device, generator):
+    from . import metrics
+
+    if data.labels is None:
+        raise CourseError(f"{data.name} has no labels, so no classifier can be trained on it")
+    steps = args.steps or 1500
+    model = metrics.train_classifier(
+        data.images,
+        data.labels,
+        len(data.classes),
+        steps=steps,
+        batch_size=args.batch_size or 64,
+        generator=generator,
+        device=device,
+    )
+    cfg = {"image_shape": list(data.shape), "num_classes": len(data.classes), "steps": steps}
+    return model, cfg, {}
+
+
+TRAINERS = {
+    "gan": _train_gan,
+    "vae": _train_vae,
+    "ddpm": _train_ddpm,
+    "classifier": _train_classifier,
+}
 
 
 def _overrides(args, *names) -> dict:
@@ -234,7 +258,20 @@ def cmd_train(args) -> int:
     extra = dict(
         dataset=data.name, levels=data.levels, seed=args.seed, seconds=seconds, history=history
     )
-    path = save_checkpoint(out / CHECKPOINT_NAME, model, args.family, asdict(cfg), **extra)
+    config = cfg if isinstance(cfg, dict) else asdict(cfg)
+    path = save_checkpoint(out / CHECKPOINT_NAME, model, args.family, config, **extra)
+    if args.family == "classifier":
+        from .data import load_dataset
+        from .metrics import accuracy
+
+        held_out = load_dataset(
+            args.dataset, split="test", root=args.data_root, download=not args.no_download
+        )
+        acc = accuracy(model, held_out.images.to(device), held_out.labels.to(device))
+        print(
+            f"done in {seconds:.0f} s; held-out ({held_out.split} split) accuracy {acc:.1%}; saved {path}"
+        )
+        return 0
     grid = save_images(
         _draw(
             {
@@ -308,6 +345,76 @@ def cmd_sample(args) -> int:
     print(
         f"wrote {args.n} samples of a {ckpt['kind']} trained on {ckpt['extra']['dataset']} to {out}"
     )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    import torch
+
+    from . import metrics
+    from .data import from_uint8, load_dataset, load_samples
+    from .utils import get_device, load_checkpoint
+
+    images, labels = load_samples(args.samples)
+    data = load_dataset(
+        args.dataset, split="test", root=args.data_root, download=not args.no_download
+    )
+    train = load_dataset(
+        args.dataset, split="train", root=args.data_root, download=not args.no_download
+    )
+    sample_shape = images.shape[1:] if images.ndim == 3 else (images.shape[3], *images.shape[1:3])
+    expected = data.shape[1:] if data.shape[0] == 1 else data.shape
+    if tuple(sample_shape) != tuple(expected):
+        raise CourseError(
+            f"{args.samples} holds images of {'x'.join(map(str, sample_shape))}, but {data.name} "
+            f"images are {'x'.join(map(str, expected))}; evaluate against the data set the model was trained on"
+        )
+    if len(images) < 10:
+        raise CourseError(
+            f"{args.samples} holds {len(images)} images; the metrics need at least 10"
+        )
+    device = get_device(args.device)
+    generator = torch.Generator().manual_seed(args.seed)
+    if args.classifier:
+        path = Path(args.classifier)
+        classifier = metrics.from_checkpoint(
+            load_checkpoint(path / CHECKPOINT_NAME if path.is_dir() else path, kind="classifier")
+        )
+    else:
+        print(
+            f"training the course's classifier on {train.name} (seed {args.seed}); "
+            "pass --classifier RUN_DIR to reuse one",
+            file=sys.stderr,
+        )
+        classifier = metrics.train_classifier(
+            train.images, train.labels, len(train.classes), generator=generator, progress=False
+        )
+    classifier = classifier.to(device)
+    x = from_uint8(images, data.levels).to(device)
+    n = min(len(x), len(train))
+    baseline = train.images[torch.randperm(len(train), generator=generator)[:n]].to(device)
+    result = metrics.evaluate(
+        x[:n],
+        data.images.to(device),
+        baseline,
+        classifier,
+        len(data.classes),
+        None if labels is None else torch.from_numpy(labels[:n]).to(device),
+    )
+    result = {
+        "samples_file": str(args.samples),
+        "dataset": data.name,
+        "reference": f"{data.split} split",
+        **result,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'metric':<34}value")
+    for key, value in result.items():
+        print(f"{key:<34}{value:.4f}" if isinstance(value, float) else f"{key:<34}{value}")
     return 0
 
 
@@ -392,6 +499,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="condition on labels, with label dropout for classifier-free guidance (notebook 05)",
     )
     p.set_defaults(func=cmd_train)
+
+    p = add_family(
+        families,
+        common,
+        "classifier",
+        "the course's digit classifier, for the metrics (notebook 05)",
+        steps=1500,
+        batch_size=64,
+    )
+
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a samples.npz against a data set: Fréchet distance, precision, recall, ...",
+    )
+    p.add_argument("samples", help="a samples.npz written by `sample`")
+    p.add_argument(
+        "--dataset", default="digits", help="the data set the model was trained on (default digits)"
+    )
+    p.add_argument(
+        "--data-root", default=None, help="folder with MNIST / Fashion-MNIST raw IDX files"
+    )
+    p.add_argument("--no-download", action="store_true", help="never download")
+    p.add_argument(
+        "--classifier",
+        default=None,
+        help="a run folder from `train classifier` (default: train one now)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sample", help="draw samples from a trained run into samples.npz")
     p.add_argument("run", help="a run folder written by `train` (or its checkpoint.pt)")

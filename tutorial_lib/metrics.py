@@ -90,3 +90,95 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
     if n < 2:
         raise ValueError("diversity needs at least two samples")
     return (torch.cdist(features, features).sum() / (n * (n - 1))).item()
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets a (N, D) and b (M, D)
+    (Heusel et al. 2017, the "F" of FID):
+
+        d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
+
+    Tr((S_a S_b)^(1/2)) is computed as the sum of square roots of the eigenvalues of
+    S_a^(1/2) S_b S_a^(1/2), which is symmetric, in float64.
+    """
+    a, b = a.double(), b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    vals, vecs = torch.linalg.eigh(cov_a)
+    sqrt_a = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
+    middle = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp(min=0).sqrt().sum()
+    return float(((mu_a - mu_b) ** 2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * middle)
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of features fake (M, D) against real (N, D).
+
+    Each set's manifold is the union of balls around its points with radius the distance to the
+    k-th nearest neighbour in the same set. Precision: the fraction of fake points inside the
+    real manifold (are samples realistic?). Recall: the fraction of real points inside the fake
+    manifold (is the data covered?).
+    """
+
+    def radii(x):
+        d = torch.cdist(x, x)
+        return d.kthvalue(k + 1, dim=1).values  # the 0-th neighbour is the point itself
+
+    def inside(points, centres, r):
+        return (torch.cdist(points, centres) <= r[None]).any(dim=1).float().mean().item()
+
+    real, fake = real.double(), fake.double()
+    return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
+
+
+def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
+    """Entropy (nats) of the histogram of predicted classes (N,): log(num_classes) when every class is equally common."""
+    p = torch.bincount(predicted, minlength=num_classes).double() / len(predicted)
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())
+
+
+def from_checkpoint(checkpoint: dict) -> Classifier:
+    """Rebuild a classifier from a checkpoint written by ``train classifier``."""
+    from .utils import load_weights
+
+    cfg = checkpoint["config"]
+    return load_weights(
+        Classifier(tuple(cfg["image_shape"]), cfg["num_classes"]), checkpoint
+    ).eval()
+
+
+@torch.no_grad()
+def evaluate(
+    images: torch.Tensor,
+    reference: torch.Tensor,
+    baseline: torch.Tensor,
+    classifier: Classifier,
+    num_classes: int,
+    labels: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """All of the course's sample metrics, in the classifier's features.
+
+    images (N, C, H, W): the samples; reference (M, ...): held-out real images;
+    baseline (N, ...): other real images, as many as there are samples, for the
+    real-against-real Fréchet distance that makes the samples' number meaningful.
+    labels (N,): the classes the samples were asked for, if conditional.
+    """
+    fake, real, other = (
+        classifier.features(images),
+        classifier.features(reference),
+        classifier.features(baseline),
+    )
+    precision, recall = precision_recall(real, fake)
+    predicted = classifier.head(fake).argmax(1)
+    out = {
+        "samples": len(images),
+        "frechet_distance": frechet_distance(fake, real),
+        "frechet_distance_real_baseline": frechet_distance(other, real),
+        "precision": precision,
+        "recall": recall,
+        "class_entropy_nats": class_entropy(predicted, num_classes),
+        "class_entropy_max_nats": float(torch.log(torch.tensor(float(num_classes)))),
+    }
+    if labels is not None:
+        out["conditional_accuracy"] = (predicted == labels).float().mean().item()
+    return out
