@@ -221,6 +221,9 @@ def test_precision_and_recall_on_constructed_sets():
     subset = real[real[:, 0] < 0]  # half of the data: realistic, but covers only half
     precision, recall = metrics.precision_recall(real, subset)
     assert precision == 1.0 and 0.4 < recall < 0.65
+    # radii by hand, k = 1: real points 0, 1, 3, 6 have nearest-neighbour distances 1, 1, 2, 3
+    line = torch.tensor([[0.0], [1.0], [3.0], [6.0]])
+    assert metrics.precision_recall(line, torch.tensor([[0.9], [4.9], [9.5]]), k=1)[0] == pytest.approx(2 / 3)
 
 
 def test_class_entropy():
