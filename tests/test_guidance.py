@@ -223,7 +223,9 @@ def test_precision_and_recall_on_constructed_sets():
     assert precision == 1.0 and 0.4 < recall < 0.65
     # radii by hand, k = 1: real points 0, 1, 3, 6 have nearest-neighbour distances 1, 1, 2, 3
     line = torch.tensor([[0.0], [1.0], [3.0], [6.0]])
-    assert metrics.precision_recall(line, torch.tensor([[0.9], [4.9], [9.5]]), k=1)[0] == pytest.approx(2 / 3)
+    assert metrics.precision_recall(line, torch.tensor([[0.9], [4.9], [9.5]]), k=1)[
+        0
+    ] == pytest.approx(2 / 3)
 
 
 def test_class_entropy():
@@ -244,7 +246,9 @@ def test_evaluate_cli(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "real.npz"), "--classifier", str(clf), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["samples"] == 200 and result["dataset"] == "digits"
-    assert result["precision"] > 0.6 and result["recall"] > 0.6 and "conditional_accuracy" in result  # k = 3 on 447 points
+    assert (
+        result["precision"] > 0.6 and result["recall"] > 0.6 and "conditional_accuracy" in result
+    )  # k = 3 on 447 points
     assert result["frechet_distance"] < 3 * result["frechet_distance_real_baseline"] + 5
     save_samples(tmp_path / "big.npz", np.zeros((20, 28, 28), np.uint8))
     assert main(["evaluate", str(tmp_path / "big.npz"), "--classifier", str(clf)]) == 2

@@ -1,0 +1,40 @@
+"""The shipped checkpoints: each reloads, matches its hash, and reproduces its manifest's metrics."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tutorial_lib.utils import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = json.loads((ROOT / "checkpoints" / "manifest.json").read_text())
+spec = importlib.util.spec_from_file_location(
+    "make_checkpoints", ROOT / "scripts" / "make_checkpoints.py"
+)
+make_checkpoints = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_checkpoints)
+
+
+def test_manifest_lists_every_family():
+    assert set(MANIFEST["checkpoints"]) == {"classifier", "gan", "vae", "ddpm", "ddpm-conditional"}
+    total = sum(e["bytes"] for e in MANIFEST["checkpoints"].values())
+    assert total < 8e6  # "a few MB"
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST["checkpoints"]))
+def test_shipped_checkpoint_reproduces_its_manifest(name):
+    entry = MANIFEST["checkpoints"][name]
+    path = ROOT / entry["file"]
+    assert make_checkpoints.sha256(path) == entry["sha256"], (
+        f"{path} differs from the manifest; rerun make_checkpoints.py"
+    )
+    kind = "ddpm" if name.startswith("ddpm") else name
+    assert load_checkpoint(path, kind=kind)["extra"]["dataset"] == "digits"
+    if name == "classifier":
+        measured = {"held_out_accuracy": make_checkpoints.classifier_accuracy()}
+    else:
+        measured = make_checkpoints.sample_metrics(name, entry["sample_args"])
+    for key, expected in entry["metrics"].items():
+        assert measured[key] == pytest.approx(expected, rel=0.02, abs=0.01), key
