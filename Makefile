@@ -13,7 +13,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sani
 # Options for `make course`, e.g. make course DATASET=mnist DATA_ROOT=../shared/data/mnist DEVICE=cuda
 COURSE_ARGS := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(DEVICE),--device $(DEVICE))
 
-.PHONY: course test lab bench lint lock clean
+.PHONY: course test lab bench lint lock checkpoints clean
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check tutorial_lib tests scripts
 	$(BIN)/ruff format --check tutorial_lib tests scripts
+
+# Maintainers: retrain the shipped checkpoints and rewrite checkpoints/manifest.json.
+checkpoints: $(STAMP)
+	$(BIN)/python scripts/make_checkpoints.py
 
 # Maintainers: re-resolve the newest versions into requirements-lock.txt (then rerun make test).
 lock:
