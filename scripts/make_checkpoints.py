@@ -86,8 +86,6 @@ def sample_metrics(name: str, sample_args: list[str], folder: Path = FOLDER) -> 
 
 
 def classifier_accuracy(folder: Path = FOLDER) -> float:
-    import torch  # noqa: F401
-
     from tutorial_lib import metrics
     from tutorial_lib.data import load_dataset
     from tutorial_lib.utils import load_checkpoint

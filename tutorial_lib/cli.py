@@ -66,12 +66,9 @@ def cmd_datasets(args) -> int:
 def cmd_show(args) -> int:
     import torch
 
-    from .data import load_dataset
     from .plotting import save_images
 
-    data = load_dataset(
-        args.dataset, split=args.split, root=args.data_root, download=not args.no_download
-    )
+    data = _load_data(args)
     if args.n < 1:
         raise CourseError(f"--n must be at least 1, got {args.n}")
     g = torch.Generator().manual_seed(args.seed)
@@ -86,11 +83,12 @@ def cmd_show(args) -> int:
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def _load_data(args):
+def _load_data(args, split: str | None = None):
+    """The data set named by --dataset, --data-root and --no-download; split defaults to --split."""
     from .data import load_dataset
 
     return load_dataset(
-        args.dataset, split=args.split, root=args.data_root, download=not args.no_download
+        args.dataset, split=split or args.split, root=args.data_root, download=not args.no_download
     )
 
 
@@ -240,7 +238,7 @@ def cmd_train(args) -> int:
     from dataclasses import asdict
 
     from .plotting import save_images
-    from .utils import get_device, save_checkpoint, seed_everything
+    from .utils import get_device, load_checkpoint, save_checkpoint, seed_everything
 
     for name in ("steps", "batch_size", "lr", "lr_g", "lr_d", "z_dim", "width", "T"):
         _positive("--" + name.replace("_", "-"), getattr(args, name, None))
@@ -261,31 +259,16 @@ def cmd_train(args) -> int:
     config = cfg if isinstance(cfg, dict) else asdict(cfg)
     path = save_checkpoint(out / CHECKPOINT_NAME, model, args.family, config, **extra)
     if args.family == "classifier":
-        from .data import load_dataset
         from .metrics import accuracy
 
-        held_out = load_dataset(
-            args.dataset, split="test", root=args.data_root, download=not args.no_download
-        )
+        held_out = _load_data(args, split="test")
         acc = accuracy(model, held_out.images.to(device), held_out.labels.to(device))
         print(
             f"done in {seconds:.0f} s; held-out ({held_out.split} split) accuracy {acc:.1%}; saved {path}"
         )
         return 0
     grid = save_images(
-        _draw(
-            {
-                "kind": args.family,
-                "config": asdict(cfg),
-                "state_dict": model.state_dict(),
-                "extra": extra,
-            },
-            100,
-            generator,
-            device,
-        ),
-        out / "samples.png",
-        nrow=10,
+        _draw(load_checkpoint(path), 100, generator, device), out / "samples.png", nrow=10
     )
     print(f"done in {seconds:.0f} s; saved {path} and {grid}")
     return 0
@@ -300,8 +283,10 @@ def cmd_sample(args) -> int:
 
     if args.n < 1:
         raise CourseError(f"--n must be at least 1, got {args.n}")
-    if args.sampler is not None and args.sampler not in ("ddpm", "ddim"):
-        raise CourseError(f"unknown sampler {args.sampler!r}; choose one of ddpm, ddim")
+    if args.sampler is not None and args.sampler not in diffusion.SAMPLERS:
+        raise CourseError(
+            f"unknown sampler {args.sampler!r}; choose one of {', '.join(diffusion.SAMPLERS)}"
+        )
     run = Path(args.run)
     path = run / CHECKPOINT_NAME if run.is_dir() else run
     if run.is_dir() and not path.is_file():
@@ -354,16 +339,11 @@ def cmd_evaluate(args) -> int:
     import torch
 
     from . import metrics
-    from .data import from_uint8, load_dataset, load_samples
+    from .data import from_uint8, load_samples
     from .utils import get_device, load_checkpoint
 
     images, labels = load_samples(args.samples)
-    data = load_dataset(
-        args.dataset, split="test", root=args.data_root, download=not args.no_download
-    )
-    train = load_dataset(
-        args.dataset, split="train", root=args.data_root, download=not args.no_download
-    )
+    data, train = _load_data(args, split="test"), _load_data(args, split="train")
     sample_shape = images.shape[1:] if images.ndim == 3 else (images.shape[3], *images.shape[1:3])
     expected = data.shape[1:] if data.shape[0] == 1 else data.shape
     if tuple(sample_shape) != tuple(expected):

@@ -265,8 +265,8 @@ def _load_idx(name: str, split: str, root: Path, download: bool) -> ImageData:
     )
 
 
-def load_npz(path: str | os.PathLike) -> ImageData:
-    """Bring your own images: an ``.npz`` with ``images`` uint8 (N, H, W) or (N, H, W, C), optional ``labels`` (N,)."""
+def _read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read and validate an ``.npz`` of ``images`` uint8 (N, H, W) or (N, H, W, C) and optional ``labels`` (N,)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(
@@ -299,7 +299,15 @@ def load_npz(path: str | os.PathLike) -> ImageData:
                 f"'labels' in {path} has shape {labels.shape} and dtype {labels.dtype}; "
                 f"it must be integers of shape ({images.shape[0]},)"
             )
-        labels = torch.from_numpy(labels.astype(np.int64))
+        labels = labels.astype(np.int64)
+    return images, labels
+
+
+def load_npz(path: str | os.PathLike) -> ImageData:
+    """Bring your own images: an ``.npz`` with ``images`` uint8 (N, H, W) or (N, H, W, C), optional ``labels`` (N,)."""
+    images, labels = _read_npz(path)
+    if labels is not None:
+        labels = torch.from_numpy(labels)
     n_classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
     return ImageData(
         str(path),
@@ -346,10 +354,11 @@ def save_samples(
 
 
 def load_samples(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a ``samples.npz``: (images uint8, labels int64 or None), validated as by ``load_npz``."""
-    data = load_npz(path)
-    images = to_uint8(data.images, 256)
-    return images, (data.labels.numpy() if data.labels is not None else None)
+    """Read a ``samples.npz``: (images uint8 (N, H, W) or (N, H, W, 3), labels int64 or None), validated as by ``load_npz``."""
+    images, labels = _read_npz(path)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]  # one channel is grey
+    return images, labels
 
 
 def dataset_table(root: str | os.PathLike | None = None) -> list[dict]:
