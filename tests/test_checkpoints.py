@@ -38,3 +38,17 @@ def test_shipped_checkpoint_reproduces_its_manifest(name):
         measured = make_checkpoints.sample_metrics(name, entry["sample_args"])
     for key, expected in entry["metrics"].items():
         assert measured[key] == pytest.approx(expected, rel=0.02, abs=0.01), key
+
+
+def test_evaluate_model_reports_likelihood_only_where_one_exists(tmp_path, capsys):
+    from tutorial_lib.cli import main
+    from tutorial_lib.data import load_dataset, save_samples, to_uint8
+
+    real = load_dataset("digits", "val")
+    save_samples(tmp_path / "real.npz", to_uint8(real.images[:50], 17))
+    classifier = str(ROOT / "checkpoints" / "classifier")
+    args = ["evaluate", str(tmp_path / "real.npz"), "--classifier", classifier, "--model"]
+    assert main([*args, str(ROOT / "checkpoints" / "gan")]) == 2
+    assert "a gan model defines no likelihood" in capsys.readouterr().err
+    assert main([*args, str(tmp_path / "nowhere")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err

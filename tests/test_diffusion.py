@@ -194,3 +194,62 @@ def test_cli_round_trip_both_samplers(tmp_path, capsys):
         == 2
     )
     assert "holds a 'gan' model" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the variational bound
+TWO_POINTS = (torch.tensor([[-1.0], [1.0]]), torch.zeros(1, 1), torch.tensor([0.5, 0.5]))
+
+
+def test_discretized_likelihood_is_a_distribution_over_the_levels():
+    levels = 5
+    grid = torch.linspace(-1, 1, levels).view(levels, 1)  # every level, as a (5, 1) batch
+    for mean, std in [(0.1, 0.3), (-0.9, 0.05), (2.0, 1.0)]:
+        p = dif.discretized_gaussian_log_likelihood(
+            grid, torch.full_like(grid, mean), torch.tensor(std), levels
+        ).exp()
+        assert p.sum().item() == pytest.approx(1.0, abs=1e-9)
+        inner = torch.distributions.Normal(mean, std)
+        expected = (inner.cdf(torch.tensor(0.25)) - inner.cdf(torch.tensor(-0.25))).item()
+        # the bin of level 0 is [-0.25, 0.25]; tiny probabilities are floored at 1e-12
+        assert p[2].item() == pytest.approx(expected, rel=1e-6, abs=2e-12)
+
+
+def test_bound_of_the_exact_denoiser_is_tight_on_two_point_data():
+    """Data: -1 or +1 with probability 1/2, so -log p(x_0) = log 2 exactly. With the exact
+    denoiser and the true posterior variance, Ho et al.'s bound must lie just above log 2."""
+    s = dif.Schedule(1000, "linear")
+    n = 4000
+    x0 = (torch.randint(0, 2, (n, 1), generator=torch.Generator().manual_seed(0)) * 2 - 1).float()
+    exact = dif.gaussian_mixture_denoiser(*TWO_POINTS, s)
+    g = torch.Generator().manual_seed(1)
+    total = dif.variational_bound(exact, x0, s, levels=2, variance="beta_tilde", generator=g)[
+        "total"
+    ]
+    se = total.std().item() / math.sqrt(n)
+    assert math.log(2) - 3 * se <= total.mean().item() <= math.log(2) + 0.015
+    # a denoiser with the right mean and variance but the wrong shape (a Gaussian) is looser
+    gaussian = dif.gaussian_denoiser(torch.zeros(1), torch.ones(1, 1), s)
+    worse = dif.variational_bound(gaussian, x0, s, levels=2, variance="beta_tilde", generator=g)
+    assert worse["total"].mean().item() > math.log(2) + 0.1
+
+
+def test_bound_terms_on_a_point_mass_match_closed_forms():
+    """Data that is always the same point c: the exact denoiser recovers x_0 = c from any x_t, so each
+    diffusion KL is between Gaussians with the same mean: 0 with variance beta_tilde, and
+    (r - 1 - log r) / 2 per dimension with variance beta, r = beta_tilde / beta."""
+    s, c, d = dif.Schedule(1000, "linear"), 0.5, 3
+    x0 = torch.full((50, d), c)
+    exact = dif.gaussian_denoiser(torch.full((d,), c), torch.zeros(d, d), s)
+    tilde = dif.variational_bound(exact, x0, s, levels=5, variance="beta_tilde")
+    assert tilde["diffusion"].abs().max().item() < 1e-9
+    beta = dif.variational_bound(exact, x0, s, levels=5, variance="beta")
+    r = s.beta_tilde[1:] / s.beta[1:]
+    assert beta["diffusion"][0].item() == pytest.approx(
+        d * 0.5 * (r - 1 - r.log()).sum().item(), rel=1e-9
+    )
+    ab = s.alpha_bar[-1].item()  # KL(N(sqrt(ab) c, 1 - ab) || N(0, 1)) per dimension
+    prior = 0.5 * (ab * c**2 + (1 - ab) - 1 - math.log(1 - ab))
+    assert beta["prior"][0].item() == pytest.approx(d * prior, rel=1e-9)
+    assert beta["decoder"].max().item() < 1e-9  # the level is 0.5 wide, the decoder's std 0.01
+    with pytest.raises(CourseError, match="beta or beta_tilde"):
+        dif.variational_bound(exact, x0, s, variance="large")

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .utils import CourseError
+from .utils import CHECKPOINT_NAME, CourseError
 
 
 def shared_options() -> argparse.ArgumentParser:
@@ -78,9 +78,6 @@ def cmd_show(args) -> int:
         f"saved {len(idx)} images of {data.name} ({data.split}, {'x'.join(map(str, data.shape))}) to {path}"
     )
     return 0
-
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def _load_data(args, split: str | None = None):
@@ -287,14 +284,7 @@ def cmd_sample(args) -> int:
         raise CourseError(
             f"unknown sampler {args.sampler!r}; choose one of {', '.join(diffusion.SAMPLERS)}"
         )
-    run = Path(args.run)
-    path = run / CHECKPOINT_NAME if run.is_dir() else run
-    if run.is_dir() and not path.is_file():
-        raise CourseError(
-            f"{run} holds no {CHECKPOINT_NAME}; train a model into it first "
-            f"(python -m tutorial_lib train gan --out {run})"
-        )
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(args.run)
     device = get_device(args.device)
     conditional = ckpt["kind"] == "ddpm" and ckpt["config"].get("num_classes", 0) > 0
     if (
@@ -357,11 +347,16 @@ def cmd_evaluate(args) -> int:
         )
     device = get_device(args.device)
     generator = torch.Generator().manual_seed(args.seed)
-    if args.classifier:
-        path = Path(args.classifier)
-        classifier = metrics.from_checkpoint(
-            load_checkpoint(path / CHECKPOINT_NAME if path.is_dir() else path, kind="classifier")
+    model = None if args.model is None else load_checkpoint(args.model)
+    if model is not None:
+        metrics.check_has_likelihood(model["kind"])
+    if model is not None and model["extra"]["dataset"] != data.name:
+        raise CourseError(
+            f"{args.model} was trained on {model['extra']['dataset']}, not {data.name}; "
+            f"pass --dataset {model['extra']['dataset']}"
         )
+    if args.classifier:
+        classifier = metrics.from_checkpoint(load_checkpoint(args.classifier, kind="classifier"))
     else:
         print(
             f"training the course's classifier on {train.name} (seed {args.seed}); "
@@ -389,6 +384,12 @@ def cmd_evaluate(args) -> int:
         "reference": f"{data.split} split",
         **result,
     }
+    if model is not None:  # bounds on -log p(held-out images), where the model defines one
+        torch.manual_seed(args.seed)
+        result["likelihood_model"] = f"{model['kind']} from {args.model}"
+        result.update(
+            metrics.likelihood(model, data.images, generator, device, progress=not args.json)
+        )
     if args.json:
         print(json.dumps(result))
         return 0
@@ -505,6 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--classifier",
         default=None,
         help="a run folder from `train classifier` (default: train one now)",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="the run folder of a VAE or DDPM: also report its likelihood bounds on the test split",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")

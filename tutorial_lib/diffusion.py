@@ -256,6 +256,91 @@ def ddim_sample(
     return x, trajectory
 
 
+def discretized_gaussian_log_likelihood(
+    x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, levels: int
+) -> torch.Tensor:
+    """log P(x) for data x on ``levels`` evenly spaced values in [-1, 1], under N(mean, std^2)
+    integrated over each value's bin (Ho et al. 2020, Eq. 13):
+
+        P(x) = Phi((x + delta/2 - mean) / std) - Phi((x - delta/2 - mean) / std),  delta = 2 / (levels - 1),
+
+    with the outermost bins reaching to -inf and +inf. x, mean: (B, ...); std broadcasts. Returns (B, ...).
+    """
+    normal = torch.distributions.Normal(mean.double(), std.double())
+    x = x.double()
+    half = 1.0 / (levels - 1)
+    upper = torch.where(x > 1 - half, torch.ones_like(x), normal.cdf(x + half))
+    lower = torch.where(x < -1 + half, torch.zeros_like(x), normal.cdf(x - half))
+    return (upper - lower).clamp(min=1e-12).log()
+
+
+@torch.no_grad()
+def variational_bound(
+    model: Model,
+    x_0: torch.Tensor,
+    schedule: Schedule,
+    levels: int = 256,
+    variance: str = "beta",
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """The negative variational bound on log p(x_0), Ho et al. 2020, Eq. (5), in nats per image:
+
+        L = KL(q(x_T | x_0) || N(0, I))                                   "prior"
+          + sum_{t=2}^{T} KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t))   "diffusion"
+          - log p_theta(x_0 | x_1)                                          "decoder"
+
+    with one draw of x_t ~ q(x_t | x_0) per term, as in their Table 2. p_theta(x_{t-1} | x_t) is
+    the sampler's Gaussian: its mean is the posterior mean at the predicted x_0, its variance
+    beta_t ("beta", with beta_tilde at the first step as in the authors' code) or beta_tilde_t.
+    The decoder is ``discretized_gaussian_log_likelihood`` on the data's ``levels`` grey levels,
+    so the total bounds a discrete negative log-likelihood: divide by (dims * ln 2) for bits/dim.
+
+    x_0: (B, ...) on the grid of ``levels`` values in [-1, 1]. Returns (B,) float64 tensors
+    "prior", "diffusion", "decoder" and "total".
+    """
+    from tqdm.auto import tqdm
+
+    if variance not in ("beta", "beta_tilde"):
+        raise CourseError(f"unknown variance {variance!r}; choose beta or beta_tilde")
+    var = schedule.beta_tilde.clone() if variance == "beta_tilde" else schedule.beta.clone()
+    if schedule.T > 1:
+        var[0] = schedule.beta_tilde[1]  # beta_tilde[0] = 0: the decoder needs a width
+    dims = tuple(range(1, x_0.ndim))
+    B, last = x_0.shape[0], torch.full((x_0.shape[0],), schedule.T - 1, dtype=torch.long)
+    normal = torch.distributions.Normal
+    q_T = normal(
+        schedule.at(schedule.alpha_bar.sqrt(), last, x_0.double()) * x_0.double(),
+        schedule.at((1 - schedule.alpha_bar).sqrt(), last, x_0.double()),
+    )
+    prior = torch.distributions.kl_divergence(q_T, normal(0.0, 1.0)).sum(dims)
+    diffusion = torch.zeros(B, dtype=torch.float64)
+    for step in tqdm(
+        range(schedule.T - 1, -1, -1), desc="bound", disable=not progress, leave=False
+    ):
+        t = torch.full((B,), step, dtype=torch.long, device=x_0.device)
+        eps = torch.randn(x_0.shape, generator=generator).to(x_0.device)
+        x_t = q_sample(x_0, t, eps, schedule)
+        x0_hat = predict_x0(x_t, t, model(x_t, t), schedule)
+        mean_p, _ = q_posterior(x0_hat.double(), x_t.double(), t, schedule)
+        std_p = schedule.at(var.sqrt(), t, x_t.double())
+        if step == 0:
+            decoder = -discretized_gaussian_log_likelihood(x_0, mean_p, std_p, levels).sum(dims)
+        else:
+            mean_q, var_q = q_posterior(x_0.double(), x_t.double(), t, schedule)
+            kl = torch.distributions.kl_divergence(
+                normal(mean_q, var_q.sqrt()), normal(mean_p, std_p)
+            )
+            diffusion += kl.sum(dims).cpu()
+    prior, decoder = prior.cpu(), decoder.cpu()
+    return {
+        "prior": prior,
+        "diffusion": diffusion,
+        "decoder": decoder,
+        "total": prior + diffusion + decoder,
+    }
+
+
 def gaussian_denoiser(mean: torch.Tensor, cov: torch.Tensor, schedule: Schedule) -> Model:
     """The exact optimal eps-predictor when the data are N(mean, cov) (d-dimensional points):
 

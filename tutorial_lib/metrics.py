@@ -182,3 +182,62 @@ def evaluate(
     if labels is not None:
         out["conditional_accuracy"] = (predicted == labels).float().mean().item()
     return out
+
+
+LIKELIHOOD_KINDS = ("vae", "ddpm")  # the families that define a likelihood (a GAN does not)
+
+
+def check_has_likelihood(kind: str) -> None:
+    from .utils import CourseError
+
+    if kind not in LIKELIHOOD_KINDS:
+        raise CourseError(
+            f"a {kind} model defines no likelihood; bounds exist for "
+            f"{' and '.join(LIKELIHOOD_KINDS)} checkpoints"
+        )
+
+
+@torch.no_grad()
+def likelihood(
+    checkpoint: dict,
+    images: torch.Tensor,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    iwae_k: int = 500,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Bounds on the negative log-likelihood of held-out images (N, C, H, W) under a trained model,
+    averaged over the images, in nats per image and in bits per dimension.
+
+    VAE: -ELBO (one z per image) and the tighter IWAE bound with ``iwae_k`` samples (``vae``).
+    The VAE draws z with torch's global generator (seed it first); the DDPM uses ``generator``.
+    DDPM: the variational bound of Ho et al. 2020, Eq. (5), with all T terms and the discretised
+    decoder (``diffusion.variational_bound``); a conditional DDPM is bounded with its "no label"
+    input, i.e. as the unconditional model it also is. A GAN defines no likelihood.
+    """
+    from . import diffusion, vae
+
+    kind, levels = checkpoint["kind"], checkpoint["extra"]["levels"]
+    x, dims = images.to(device), images[0].numel()
+    if kind == "vae":
+        model, _ = vae.from_checkpoint(checkpoint)
+        model = model.to(device)
+        nats = {
+            "neg_elbo": -vae.elbo(model, x)["elbo"].mean().item(),
+            "neg_iwae": -vae.iwae_bound(model, x, k=iwae_k).mean().item(),
+        }
+    elif kind == "ddpm":
+        model, cfg = diffusion.from_checkpoint(checkpoint)
+        schedule = diffusion.Schedule(cfg.T, cfg.schedule)
+        terms = diffusion.variational_bound(
+            model.to(device), x, schedule, levels, generator=generator, progress=progress
+        )
+        nats = {"neg_bound": terms["total"].mean().item()}
+        nats.update(
+            {f"neg_bound_{k}": terms[k].mean().item() for k in ("prior", "diffusion", "decoder")}
+        )
+    else:
+        check_has_likelihood(kind)
+    out = {f"{k}_nats": v for k, v in nats.items()}
+    out.update({f"{k}_bits_per_dim": vae.bits_per_dim(v, dims) for k, v in nats.items()})
+    return out

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 CHECKPOINT_FORMAT = "tutorial_lib.checkpoint/1"
+CHECKPOINT_NAME = "checkpoint.pt"  # the file a run folder holds
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -110,7 +111,8 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
-    """Read a checkpoint written by ``save_checkpoint``.
+    """Read a checkpoint written by ``save_checkpoint``: a file, or a run folder holding
+    ``checkpoint.pt`` (as ``python -m tutorial_lib train ... --out RUN`` writes).
 
     Returns a dict with keys ``kind``, ``config``, ``state_dict`` and ``extra``.
     Raises ``CheckpointError`` if the file is missing, is not a checkpoint of
@@ -118,6 +120,13 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     another ``kind`` than asked for.
     """
     path = Path(path)
+    if path.is_dir():
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise CheckpointError(
+                f"{path} holds no {CHECKPOINT_NAME}; train a model into it first "
+                f"(python -m tutorial_lib train {kind or 'gan'} --out {path})"
+            )
+        path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise CheckpointError(
             f"no checkpoint at {path}; train one first (python -m tutorial_lib train ...)"
