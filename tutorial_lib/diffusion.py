@@ -26,7 +26,7 @@ from .utils import CourseError
 SCHEDULES = ("linear", "cosine")
 SAMPLERS = ("ddpm", "ddim")
 DEFAULT_GUIDANCE = (
-    2.0  # chosen in notebook 05: the smallest w at which every sample was classified as asked
+    2.0  # chosen in notebook 05: past the point where guided samples are all classified as asked
 )
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
