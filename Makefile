@@ -33,6 +33,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/run_course.py --no-html $(COURSE_ARGS)
+	$(BIN)/python scripts/bench_sampling.py $(if $(DEVICE),--device $(DEVICE))
 
 lint: $(STAMP)
 	$(BIN)/ruff check tutorial_lib tests scripts
