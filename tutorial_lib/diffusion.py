@@ -187,20 +187,41 @@ def ddpm_sample(
         x0_hat = predict_x0(x, t, eps_hat, schedule)
         if step in keep:
             trajectory[step] = (x.cpu(), x0_hat.cpu())
-        if clip_x0:
+        noise = torch.randn(shape, generator=generator).to(device) if step > 0 else None
+        if clip_x0:  # the posterior mean at the clipped x0_hat (equal to Eq. 11 without clipping)
             mean, _ = q_posterior(x0_hat.clamp(-1, 1), x, t, schedule)
-        else:
-            mean = (
-                x - schedule.at(schedule.beta / (1 - schedule.alpha_bar).sqrt(), t, x) * eps_hat
-            ) / schedule.at(schedule.alpha.sqrt(), t, x)
-        if step > 0:
             var = schedule.beta if variance == "beta" else schedule.beta_tilde
-            x = mean + schedule.at(var.sqrt(), t, x) * torch.randn(shape, generator=generator).to(
-                device
-            )
+            x = mean if noise is None else mean + schedule.at(var.sqrt(), t, x) * noise
         else:
-            x = mean
+            x = ddpm_step(x, t, eps_hat, schedule, noise, variance)
     return x, trajectory
+
+
+def ddpm_step(
+    x_t: torch.Tensor,
+    t: torch.Tensor,
+    eps_hat: torch.Tensor,
+    schedule: Schedule,
+    noise: torch.Tensor | None,
+    variance: str = "beta",
+) -> torch.Tensor:
+    """One reverse step of Algorithm 2 (Ho et al. 2020), from x_t to x_{t-1}:
+
+        x_{t-1} = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_hat) + sigma_t z,
+
+    sigma_t^2 = beta_t ("beta") or beta_tilde_t ("beta_tilde"), and no noise at the last step
+    (t = 0, the paper's t = 1). x_t, eps_hat, noise z: (B, ...); t: (B,); noise may be None at t = 0.
+    """
+    mean = (
+        x_t - schedule.at(schedule.beta / (1 - schedule.alpha_bar).sqrt(), t, x_t) * eps_hat
+    ) / (schedule.at(schedule.alpha.sqrt(), t, x_t))
+    if noise is None:
+        if bool((t > 0).any()):
+            raise CourseError("ddpm_step needs noise z for every step but the last (t = 0)")
+        return mean
+    var = schedule.beta if variance == "beta" else schedule.beta_tilde
+    sigma = schedule.at(var.sqrt(), t, x_t) * (t > 0).view(-1, *([1] * (x_t.ndim - 1)))
+    return mean + sigma * noise
 
 
 def ddim_timesteps(schedule: Schedule, steps: int) -> list[int]:
