@@ -116,7 +116,9 @@ def test_an_unknown_mistake_still_gets_a_specific_message():
         checks.ExerciseError, match="differs from the reference on .*largest difference"
     ):
         checks.guided_eps(lambda c, u, w: c + 0.01)
-    with pytest.raises(checks.ExerciseError, match="largest difference 0.001"):  # a near miss fails too
+    with pytest.raises(
+        checks.ExerciseError, match="largest difference 0.001"
+    ):  # a near miss fails too
         checks.guided_eps(lambda c, u, w: (1 + w) * c - w * u + 1e-3)
     with pytest.raises(checks.ExerciseError, match="raised ZeroDivisionError"):
         checks.guided_eps(lambda c, u, w: 1 / 0)
