@@ -2,6 +2,7 @@
 #   make course   run every notebook, headless, on the offline default; HTML in build/course/
 #   make test     pytest over tests/ and nbval over notebooks/, in one run
 #   make lab      open JupyterLab on notebooks/
+#   make student  the student edition in build/student/; make grade SUBMISSIONS=DIR autogrades
 # Each target creates .venv and installs the pinned versions first if needed.
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sani
 # Options for `make course`, e.g. make course DATASET=mnist DATA_ROOT=../shared/data/mnist DEVICE=cuda
 COURSE_ARGS := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(DEVICE),--device $(DEVICE))
 
-.PHONY: course test lab bench lint lock checkpoints clean
+.PHONY: course test lab bench lint lock checkpoints clean student grade
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,14 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/run_course.py --no-html $(COURSE_ARGS)
 	$(BIN)/python scripts/bench_sampling.py $(if $(DEVICE),--device $(DEVICE))
+
+# Teachers: the student edition (no solutions, no hidden tests) in build/student/, and autograding.
+student: $(STAMP)
+	$(BIN)/python scripts/classroom.py student
+
+grade: $(STAMP)
+	$(if $(SUBMISSIONS),,$(error make grade needs SUBMISSIONS=DIR, a folder with one subfolder of notebooks per student))
+	$(BIN)/python scripts/classroom.py grade $(SUBMISSIONS) $(if $(CSV),--csv $(CSV))
 
 lint: $(STAMP)
 	$(BIN)/ruff check tutorial_lib tests scripts

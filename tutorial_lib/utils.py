@@ -110,6 +110,19 @@ def save_checkpoint(
     return path
 
 
+def shipped_checkpoints() -> Path:
+    """The folder of the course's shipped checkpoints: ``checkpoints/`` beside this package in the
+    course's repository (see checkpoints/manifest.json). Notebooks 05 and 06 load from it."""
+    folder = Path(__file__).resolve().parents[1] / "checkpoints"
+    if not (folder / "manifest.json").is_file():
+        raise CheckpointError(
+            f"the shipped checkpoints are not at {folder}: they come with the course's repository. "
+            "Install the course from its repository (pip install -e .), or train your own with "
+            "`make checkpoints` or `python -m tutorial_lib train ...`"
+        )
+    return folder
+
+
 def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     """Read a checkpoint written by ``save_checkpoint``: a file, or a run folder holding
     ``checkpoint.pt`` (as ``python -m tutorial_lib train ... --out RUN`` writes).
