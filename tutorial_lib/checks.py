@@ -320,7 +320,7 @@ def kl_standard_normal(student: Callable) -> bool:
 
 
 # ---------------------------------------------------------------- notebooks 03 and 04: DDPM
-def _diffusion_cases(with_eps_hat: bool = False) -> list[Case]:
+def _diffusion_cases() -> list[Case]:
     g = _generator()
     s = diffusion.Schedule(1000, "linear")
     x = torch.randn(6, 1, 4, 4, generator=g)
