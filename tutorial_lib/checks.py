@@ -115,6 +115,16 @@ def _logit_cases() -> list[Case]:
     ]
 
 
+def _finite_loss(args, got) -> str | None:
+    """A GAN loss must stay finite for confident logits (the ``log(sigmoid(...))`` mistake)."""
+    if torch.isfinite(got).all():
+        return None
+    return (
+        "the loss is infinite or NaN for confident logits: compute log sigmoid(l) as "
+        "-softplus(-l) (F.logsigmoid), not log(sigmoid(l))."
+    )
+
+
 def d_loss(student: Callable) -> bool:
     """Exercise: the discriminator's loss -[mean log D(x) + mean log(1 - D(G(z)))] from logits."""
     return _run(
@@ -147,14 +157,7 @@ def d_loss(student: Callable) -> bool:
                 ),
             ),
         ],
-        properties=[
-            lambda args, got: (
-                "the loss is infinite or NaN for confident logits: compute "
-                "log sigmoid(l) as -softplus(-l) (F.logsigmoid), not log(sigmoid(l))."
-                if not torch.isfinite(got).all()
-                else None
-            )
-        ],
+        properties=[_finite_loss],
     )
 
 
@@ -184,14 +187,7 @@ def g_loss_non_saturating(student: Callable) -> bool:
                 lambda f: F.softplus(-f).sum(),
             ),
         ],
-        properties=[
-            lambda args, got: (
-                "the loss is infinite or NaN for confident logits: use "
-                "F.logsigmoid or softplus instead of log(sigmoid(...))."
-                if not torch.isfinite(got).all()
-                else None
-            )
-        ],
+        properties=[_finite_loss],
     )
 
 
