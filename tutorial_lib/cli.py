@@ -350,11 +350,11 @@ def cmd_evaluate(args) -> int:
     model = None if args.model is None else load_checkpoint(args.model)
     if model is not None:
         metrics.check_has_likelihood(model["kind"])
-    if model is not None and model["extra"]["dataset"] != data.name:
-        raise CourseError(
-            f"{args.model} was trained on {model['extra']['dataset']}, not {data.name}; "
-            f"pass --dataset {model['extra']['dataset']}"
-        )
+        if model["extra"]["dataset"] != data.name:
+            raise CourseError(
+                f"{args.model} was trained on {model['extra']['dataset']}, not {data.name}; "
+                f"pass --dataset {model['extra']['dataset']}"
+            )
     if args.classifier:
         classifier = metrics.from_checkpoint(load_checkpoint(args.classifier, kind="classifier"))
     else:
