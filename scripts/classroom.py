@@ -69,6 +69,17 @@ def generate(course: Path = COURSE) -> None:
         _check(api.generate_assignment(nb.stem, force=True, create=True), f"generate {nb.stem}")
 
 
+def _stale(course: Path) -> bool:
+    """True when the course folder's copy of the instructor edition is missing or out of date."""
+    if not (course / "gradebook.db").is_file():
+        return True
+    for nb in notebooks():
+        copy = course / "source" / nb.stem / nb.name
+        if not copy.is_file() or copy.read_bytes() != nb.read_bytes():
+            return True
+    return False
+
+
 def student(out: Path, course: Path = COURSE) -> list[Path]:
     """Write the student edition (no solutions, no hidden tests, no outputs) to ``out``."""
     generate(course)
@@ -101,7 +112,7 @@ def grade(submissions: Path, csv_path: Path, course: Path = COURSE) -> list[dict
             f"under their own names (e.g. {submissions}/alice/02_vae_elbo.ipynb); "
             + (f"these are not course notebooks: {', '.join(unknown)}" if unknown else "found none")
         )
-    if not (course / "gradebook.db").is_file():
+    if _stale(course):  # first grading, or the instructor edition changed since `make student`
         generate(course)
     api = _api(course)
     for student_id, nb in found:

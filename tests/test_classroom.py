@@ -131,3 +131,17 @@ def test_autograding(course):
     assert (
         "standard deviations" in feedback and "coefficients of x_0 and x_t are swapped" in feedback
     )
+
+
+def test_grading_regenerates_the_course_when_the_instructor_edition_changed(tmp_path):
+    course = tmp_path / "nbgrader"
+    assert classroom._stale(course)  # nothing generated yet
+    (course).mkdir()
+    (course / "gradebook.db").touch()
+    for nb in classroom.notebooks():
+        (course / "source" / nb.stem).mkdir(parents=True)
+        shutil.copy(nb, course / "source" / nb.stem / nb.name)
+    assert not classroom._stale(course)
+    copy = course / "source" / WITH_EXERCISES[0].stem / WITH_EXERCISES[0].name
+    copy.write_text(copy.read_text().replace("BEGIN SOLUTION", "BEGIN  SOLUTION", 1))
+    assert classroom._stale(course)
