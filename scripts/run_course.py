@@ -7,7 +7,8 @@
 Each notebook runs in a fresh kernel with ``notebooks/`` as its working folder.
 Parameters given here are injected after the cell tagged ``parameters``, as
 papermill does. The executed notebooks are written as HTML to ``build/course/``
-and every figure they draw is saved as a PNG under ``build/course/figures/``.
+and every figure they draw is saved as a PNG under ``build/course/figures/``; the animations
+of the step-by-step explorers go to ``build/course/animations/`` as GIFs.
 Exits non-zero if any notebook fails.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import re
 import shutil
 import sys
 import time
@@ -43,17 +45,26 @@ def inject_parameters(nb, params: dict) -> None:
     )
 
 
-def save_figures(nb, folder: Path) -> int:
-    """Write every PNG output of an executed notebook to ``folder``; returns how many."""
-    if folder.exists():
-        shutil.rmtree(folder)  # no stale figures from an earlier run
+ANIMATION = re.compile(r'data-animation="([\w-]+)"[^>]*src="data:image/gif;base64,([A-Za-z0-9+/=]+)"')
+
+
+def save_figures(nb, folder: Path, animations: Path | None = None) -> int:
+    """Write every PNG output of an executed notebook to ``folder``, and every explorer's
+    animation (``tutorial_lib.widgets``) to ``animations`` as NAME.gif; returns how many files."""
+    for path in (folder, animations):
+        if path is not None and path.exists():
+            shutil.rmtree(path)  # nothing stale from an earlier run
     folder.mkdir(parents=True)
     count = 0
     for i, cell in enumerate(nb.cells):
         for j, out in enumerate(cell.get("outputs", [])):
-            png = out.get("data", {}).get("image/png")
-            if png:
-                (folder / f"cell{i:02d}_{j}.png").write_bytes(base64.b64decode(png))
+            data = out.get("data", {})
+            if "image/png" in data:
+                (folder / f"cell{i:02d}_{j}.png").write_bytes(base64.b64decode(data["image/png"]))
+                count += 1
+            for name, gif in ANIMATION.findall(data.get("text/html", "")) if animations else []:
+                animations.mkdir(parents=True, exist_ok=True)
+                (animations / f"{name}.gif").write_bytes(base64.b64decode(gif))
                 count += 1
     return count
 
@@ -66,6 +77,7 @@ def run(path: Path, out_dir: Path | None, params: dict, timeout: int) -> tuple[f
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=False,  # so that the HTML shows each explorer's animation, which needs no kernel
     )
     start = time.perf_counter()
     status = "ok"
@@ -83,7 +95,7 @@ def run(path: Path, out_dir: Path | None, params: dict, timeout: int) -> tuple[f
         out_dir.mkdir(parents=True, exist_ok=True)
         html, _ = HTMLExporter().from_notebook_node(nb)
         (out_dir / f"{path.stem}.html").write_text(html, encoding="utf-8")
-        save_figures(nb, out_dir / "figures" / path.stem)
+        save_figures(nb, out_dir / "figures" / path.stem, out_dir / "animations" / path.stem)
     return seconds, status
 
 

@@ -1,0 +1,190 @@
+"""The step-by-step explorers, headless: set each control and check what is shown.
+
+The oracles: the forward process in closed form (Ho et al. Eq. 4 with the linear schedule
+written out in numpy), the stored trajectories and snapshots themselves, and decoders and
+samples whose values encode where they came from.
+"""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tutorial_lib import diffusion, widgets
+from tutorial_lib.data import load_dataset
+from tutorial_lib.toy import make_toy
+
+T = 1000
+
+
+@pytest.fixture(scope="module")
+def forward():
+    digit = load_dataset("digits", split="train").images[0]
+    points = make_toy("ring").sample(1000, torch.Generator().manual_seed(0))
+    return widgets.ForwardProcess(digit, points, T=T), digit, points
+
+
+def test_forward_process_starts_at_the_data_and_ends_at_noise(forward):
+    explorer, digit, points = forward
+    explorer.controls["t"].value = 0
+    torch.testing.assert_close(explorer.shown["image"], digit)
+    torch.testing.assert_close(explorer.shown["points"], points)
+    explorer.controls["t"].value = T
+    for x in (explorer.shown["image"].flatten(), explorer.shown["points"].flatten()):
+        assert abs(x.mean().item()) < 0.35 and 0.75 < x.std().item() < 1.25  # N(0, I), not the data
+    corr = np.corrcoef(explorer.shown["image"].flatten(), digit.flatten())[0, 1]
+    assert abs(corr) < 0.4
+    cov = torch.cov(explorer.shown["points"].T)
+    torch.testing.assert_close(cov, torch.eye(2), atol=0.12, rtol=0)
+
+
+def test_forward_process_matches_the_closed_form_with_one_fixed_noise(forward):
+    explorer, digit, _ = forward
+    beta = np.linspace(1e-4, 0.02, T)  # Ho et al.'s linear schedule
+    alpha_bar = np.cumprod(1 - beta)
+    explorer.controls["kind"].value = "linear"
+    implied_noise = []
+    for t in (1, 250, 600, T):
+        explorer.controls["t"].value = t
+        ab = alpha_bar[t - 1]
+        assert explorer.shown["alpha_bar"] == pytest.approx(ab, rel=1e-5)
+        assert explorer.shown["snr"] == pytest.approx(ab / (1 - ab), rel=1e-4)
+        implied_noise.append((explorer.shown["image"] - np.sqrt(ab) * digit) / np.sqrt(1 - ab))
+    for eps in implied_noise[1:]:  # the same eps at every t: the slider shows one noise growing
+        torch.testing.assert_close(eps, implied_noise[0], atol=2e-3, rtol=0)
+
+
+def test_forward_process_redraws_on_every_control(forward):
+    explorer, _, _ = forward
+    explorer.controls["kind"].value = "linear"
+    explorer.controls["t"].value = 300
+    linear_png, linear_image = explorer.image.value, explorer.shown["image"].clone()
+    explorer.controls["kind"].value = "cosine"
+    assert explorer.image.value != linear_png
+    assert not torch.equal(explorer.shown["image"], linear_image)  # the cosine schedule keeps more signal at t = 300
+    assert explorer.shown["alpha_bar"] > 0.5 > np.cumprod(1 - np.linspace(1e-4, 0.02, T))[299]
+    assert explorer.last_redraw_seconds > 0
+
+
+def toy_trajectory(sampler):
+    net = lambda x, t: 0.1 * x  # noqa: E731  a stand-in for eps_theta: any function of (x_t, t) will do
+    schedule = diffusion.Schedule(T)
+    g = torch.Generator().manual_seed(0)
+    if sampler == "ddim":
+        keep = tuple(diffusion.ddim_timesteps(schedule, 20))
+        _, trajectory = diffusion.ddim_sample(net, (4, 1, 8, 8), schedule, steps=20, generator=g, keep=keep)
+    else:
+        _, trajectory = diffusion.ddpm_sample(net, (4, 1, 8, 8), schedule, g, keep=tuple(range(0, T, 50)))
+    return trajectory
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_reverse_chain_shows_each_stored_step(sampler):
+    trajectory = toy_trajectory(sampler)
+    explorer = widgets.ReverseChain(trajectory, n=3)
+    steps = list(explorer.controls["t"].options)
+    assert steps == sorted(trajectory, reverse=True)  # from noise to image, in sampling order
+    assert explorer.shown["t"] == steps[0]
+    pngs = set()
+    for t in (steps[0], steps[len(steps) // 2], 0):
+        explorer.controls["t"].value = t
+        torch.testing.assert_close(explorer.shown["x_t"], trajectory[t][0][:3])
+        torch.testing.assert_close(explorer.shown["x0_hat"], trajectory[t][1][:3])
+        pngs.add(explorer.image.value)
+    assert len(pngs) == 3
+
+
+def test_reverse_chain_without_stored_steps_says_how_to_get_them():
+    with pytest.raises(ValueError, match="keep="):
+        widgets.ReverseChain({})
+
+
+def test_gan_training_shows_each_snapshot_2d_and_images():
+    g = torch.Generator().manual_seed(0)
+    snaps_2d = {s: (torch.randn(50, 2, generator=g), torch.rand(121, 121, generator=g), (s // 100, 0.5)) for s in (100, 200, 300)}
+    explorer = widgets.GANTraining(snaps_2d)
+    explorer.controls["step"].value = 200
+    torch.testing.assert_close(explorer.shown["samples"], snaps_2d[200][0])
+    torch.testing.assert_close(explorer.shown["surface"], snaps_2d[200][1])
+    assert explorer.title.get_text().startswith("step 200: 2 modes")
+
+    snaps = {s: torch.full((20, 1, 8, 8), s / 1000 - 0.5) for s in (1, 250, 500)}
+    explorer = widgets.GANTraining(snaps)
+    before = explorer.image.value
+    explorer.controls["step"].value = 500
+    assert torch.equal(explorer.shown["samples"], snaps[500]) and explorer.image.value != before
+
+
+def test_latent_explorer_looks_up_the_decoded_grid_without_decoding_again():
+    calls = []
+
+    def decode(z):  # image whose pixels are z1 (left half) and z2 (right half)
+        calls.append(len(z))
+        return torch.cat([z[:, :1, None, None].expand(-1, 1, 4, 2), z[:, 1:, None, None].expand(-1, 1, 4, 2)], -1) / 3
+
+    explorer = widgets.LatentExplorer(decode, lim=3.0, n=13)
+    assert calls == [13 * 13]
+    explorer.controls["z1"].value = 1.5
+    explorer.controls["z2"].value = -2.0
+    assert explorer.shown["z"] == pytest.approx((1.5, -2.0))
+    image = explorer.shown["image"]
+    assert image[0, :, :2].unique().item() == pytest.approx(0.5) and image[0, :, 2:].unique().item() == pytest.approx(-2 / 3)
+    assert calls == [13 * 13]  # moving the sliders decoded nothing
+
+
+def test_guidance_shows_the_chosen_class_and_scale():
+    scales = [0.0, 1.0, 3.0]
+    samples = torch.zeros(10, 3, 4, 1, 8, 8)
+    for c in range(10):
+        for i, w in enumerate(scales):
+            samples[c, i] = c / 10 + w / 100  # each block encodes its class and scale
+    explorer = widgets.Guidance(samples, scales)
+    explorer.controls["label"].value = 7
+    explorer.controls["w"].value = 3.0
+    assert explorer.shown["images"].unique().item() == pytest.approx(0.73)
+    with pytest.raises(ValueError, match="scales"):
+        widgets.Guidance(samples, [0.0, 1.0])
+
+
+def test_guidance_from_model_uses_the_same_noise_for_every_scale():
+    cfg = diffusion.DDPMConfig(num_classes=10)
+    model = lambda x, t, y: torch.zeros_like(x)  # noqa: E731  ignores the label, so w changes nothing
+    explorer = widgets.Guidance.from_model(model, cfg, [0.0, 2.0], n=2, steps=5)
+    assert explorer.samples.shape == (10, 2, 2, 1, 8, 8)
+    torch.testing.assert_close(explorer.samples[:, 0], explorer.samples[:, 1])
+
+
+def test_static_readers_get_an_animation_of_the_same_frames(forward):
+    explorer, _, _ = forward
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert 'data-animation="forward_process"' in bundle["text/html"]
+    gif = Image.open(io.BytesIO(explorer.gif()))
+    assert gif.format == "GIF" and gif.n_frames == len(explorer.animation_states())
+    first, last = np.asarray(gif.convert("RGB")), None
+    gif.seek(gif.n_frames - 1)
+    last = np.asarray(gif.convert("RGB"))
+    assert (first != last).any()
+
+
+def test_make_course_saves_each_animation_and_the_html_shows_it(forward, tmp_path):
+    import importlib.util
+
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    spec = importlib.util.spec_from_file_location("run_course", widgets.__file__.replace("tutorial_lib/widgets.py", "scripts/run_course.py"))
+    run_course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_course)
+    explorer = forward[0]
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("ForwardProcess(digit, points)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=explorer._repr_mimebundle_())]
+    nb.cells.append(cell)
+    assert run_course.save_figures(nb, tmp_path / "figures", tmp_path / "animations") == 1
+    gif = Image.open(tmp_path / "animations" / "forward_process.gif")
+    assert gif.n_frames == len(explorer.animation_states())
+    html, _ = HTMLExporter().from_notebook_node(nb)  # no widget state saved: the animation stands in
+    assert 'data-animation="forward_process"' in html
