@@ -35,6 +35,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/run_course.py --no-html $(COURSE_ARGS)
 	$(BIN)/python scripts/bench_sampling.py $(if $(DEVICE),--device $(DEVICE))
+	$(BIN)/python scripts/bench_widgets.py
 
 # Teachers: the student edition (no solutions, no hidden tests) in build/student/, and autograding.
 student: $(STAMP)

@@ -44,24 +44,48 @@ def main() -> None:
     vae2 = vae.VAE(vae.VAEConfig(z_dim=2))  # untrained: decoding costs the same
 
     def chain():
-        _, trajectory = diffusion.ddpm_sample(ddpm, (100, *data.shape), schedule, g, clip_x0=True,
-                                              keep=(999, *range(0, 1000, 10)))
+        _, trajectory = diffusion.ddpm_sample(
+            ddpm, (100, *data.shape), schedule, g, clip_x0=True, keep=(999, *range(0, 1000, 10))
+        )
         return widgets.ReverseChain(trajectory, n=16)
 
     def gan_2d():
-        snaps = {s: (ring.sample(1000, g), torch.rand(121, 121, generator=g), (8, 0.5)) for s in range(100, 2001, 100)}
+        snaps = {
+            s: (ring.sample(1000, g), torch.rand(121, 121, generator=g), (8, 0.5))
+            for s in range(100, 2001, 100)
+        }
         return widgets.GANTraining(snaps, modes=ring.modes)
 
     builders = {
-        "ForwardProcess (notebook 03)": (lambda: widgets.ForwardProcess(data.images[0], make_toy("moons").sample(2000, g)), "t"),
+        "ForwardProcess (notebook 03)": (
+            lambda: widgets.ForwardProcess(data.images[0], make_toy("moons").sample(2000, g)),
+            "t",
+        ),
         "ReverseChain, DDPM 1000 steps (04)": (chain, "t"),
         "GANTraining, 2-D ring (01)": (gan_2d, "step"),
-        "GANTraining, digit grid (01)": (lambda: widgets.GANTraining({s: torch.rand(10, 1, 8, 8) for s in range(0, 1001, 50)}), "step"),
-        "LatentExplorer (02)": (lambda: widgets.LatentExplorer(lambda z: vae2.decode_mean(z), n=41,
-                                                               codes=torch.randn(447, 2), labels=torch.randint(0, 10, (447,))), "z1"),
-        "Guidance (05)": (lambda: widgets.Guidance.from_model(cddpm, cddpm_cfg, [0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0], n=10), "w"),
+        "GANTraining, digit grid (01)": (
+            lambda: widgets.GANTraining({s: torch.rand(10, 1, 8, 8) for s in range(0, 1001, 50)}),
+            "step",
+        ),
+        "LatentExplorer (02)": (
+            lambda: widgets.LatentExplorer(
+                lambda z: vae2.decode_mean(z),
+                n=41,
+                codes=torch.randn(447, 2),
+                labels=torch.randint(0, 10, (447,)),
+            ),
+            "z1",
+        ),
+        "Guidance (05)": (
+            lambda: widgets.Guidance.from_model(
+                cddpm, cddpm_cfg, [0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0], n=10
+            ),
+            "w",
+        ),
     }
-    print(f"{'explorer':<38}{'build s':>9}{'redraw median s':>17}{'redraw max s':>14}{'animation s':>13}{'GIF KB':>8}")
+    print(
+        f"{'explorer':<38}{'build s':>9}{'redraw median s':>17}{'redraw max s':>14}{'animation s':>13}{'GIF KB':>8}"
+    )
     for name, (build, control_name) in builders.items():
         explorer, build_seconds = timed(build)
         control = explorer.controls[control_name]
@@ -76,8 +100,10 @@ def main() -> None:
             control.value = value
             times.append(explorer.last_redraw_seconds)
         gif, gif_seconds = timed(explorer.gif)
-        print(f"{name:<38}{build_seconds:>9.2f}{statistics.median(times):>17.3f}{max(times):>14.3f}"
-              f"{gif_seconds:>13.2f}{len(gif) / 1024:>8.0f}")
+        print(
+            f"{name:<38}{build_seconds:>9.2f}{statistics.median(times):>17.3f}{max(times):>14.3f}"
+            f"{gif_seconds:>13.2f}{len(gif) / 1024:>8.0f}"
+        )
 
 
 if __name__ == "__main__":

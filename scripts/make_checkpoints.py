@@ -48,7 +48,17 @@ RUNS = {  # name: (train arguments, sample arguments)
         ["--sampler", "ddim", "--steps", "50"],
     ),
     "ddpm-conditional-small": (
-        ["train", "ddpm", "--conditional", "--dataset", "digits", "--width", "16", "--batch-size", "64"],
+        [
+            "train",
+            "ddpm",
+            "--conditional",
+            "--dataset",
+            "digits",
+            "--width",
+            "16",
+            "--batch-size",
+            "64",
+        ],
         ["--sampler", "ddim", "--steps", "50", "--labels", "0-9"],
     ),
 }

@@ -45,7 +45,9 @@ def inject_parameters(nb, params: dict) -> None:
     )
 
 
-ANIMATION = re.compile(r'data-animation="([\w-]+)"[^>]*src="data:image/gif;base64,([A-Za-z0-9+/=]+)"')
+ANIMATION = re.compile(
+    r'data-animation="([\w-]+)"[^>]*src="data:image/gif;base64,([A-Za-z0-9+/=]+)"'
+)
 
 
 def save_figures(nb, folder: Path, animations: Path | None = None) -> int:
@@ -64,7 +66,11 @@ def save_figures(nb, folder: Path, animations: Path | None = None) -> int:
                 count += 1
             for name, gif in ANIMATION.findall(data.get("text/html", "")) if animations else []:
                 animations.mkdir(parents=True, exist_ok=True)
-                (animations / f"{name}.gif").write_bytes(base64.b64decode(gif))
+                path, k = animations / f"{name}.gif", 1
+                while path.exists():  # a second explorer of the same kind in one notebook
+                    k += 1
+                    path = animations / f"{name}_{k}.gif"
+                path.write_bytes(base64.b64decode(gif))
                 count += 1
     return count
 

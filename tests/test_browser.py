@@ -51,23 +51,38 @@ def lab(tmp_path):
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={tmp_path}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"),
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "lab.log", "w"),
         start_new_session=True,  # one process group: the server and its kernels
     )
     try:
         deadline = time.time() + 60
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2
+                )
                 break
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-2000:])
+                    raise RuntimeError(
+                        "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-2000:]
+                    ) from None
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}&reset"
     finally:
@@ -113,7 +128,9 @@ def test_forward_process_slider_redraws_in_jupyterlab(browser_path, lab):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(lab)
             page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
-            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=60_000)
+            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+                timeout=60_000
+            )
             page.locator(".lm-MenuBar-item", has_text="Run").first.click()
             page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
 
@@ -130,10 +147,15 @@ def test_forward_process_slider_redraws_in_jupyterlab(browser_path, lab):
             box = handle.bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.mouse.down()
-            page.mouse.move(track["x"] + 0.3 * track["width"], box["y"] + box["height"] / 2, steps=8)
+            page.mouse.move(
+                track["x"] + 0.3 * track["width"], box["y"] + box["height"] / 2, steps=8
+            )
             page.mouse.up()
-            page.wait_for_function("([el, old]) => el.src !== old", arg=[image.element_handle(), src_before],
-                                   timeout=30_000)
+            page.wait_for_function(
+                "([el, old]) => el.src !== old",
+                arg=[image.element_handle(), src_before],
+                timeout=30_000,
+            )
             t = int(readout.inner_text().strip())
             after = Image.open(io.BytesIO(image.screenshot())).convert("RGB")
         finally:
@@ -145,4 +167,6 @@ def test_forward_process_slider_redraws_in_jupyterlab(browser_path, lab):
     assert a.shape == b.shape
     changed = (np.abs(a - b).max(axis=2) > 30).mean()
     assert changed > 0.01, f"only {changed:.2%} of the explorer's pixels changed"
-    print(f"browser test: {seconds:.0f} s; slider moved to t = {t}; {changed:.1%} of the pixels changed")
+    print(
+        f"browser test: {seconds:.0f} s; slider moved to t = {t}; {changed:.1%} of the pixels changed"
+    )

@@ -18,7 +18,15 @@ spec.loader.exec_module(make_checkpoints)
 
 
 def test_manifest_lists_every_family():
-    assert set(MANIFEST["checkpoints"]) == {"classifier", "gan", "vae", "ddpm", "ddpm-conditional", "ddpm-small", "ddpm-conditional-small"}
+    assert set(MANIFEST["checkpoints"]) == {
+        "classifier",
+        "gan",
+        "vae",
+        "ddpm",
+        "ddpm-conditional",
+        "ddpm-small",
+        "ddpm-conditional-small",
+    }
     total = sum(e["bytes"] for e in MANIFEST["checkpoints"].values())
     assert total < 8e6  # "a few MB"
 

@@ -63,7 +63,9 @@ def test_forward_process_redraws_on_every_control(forward):
     linear_png, linear_image = explorer.image.value, explorer.shown["image"].clone()
     explorer.controls["kind"].value = "cosine"
     assert explorer.image.value != linear_png
-    assert not torch.equal(explorer.shown["image"], linear_image)  # the cosine schedule keeps more signal at t = 300
+    assert not torch.equal(
+        explorer.shown["image"], linear_image
+    )  # the cosine schedule keeps more signal at t = 300
     assert explorer.shown["alpha_bar"] > 0.5 > np.cumprod(1 - np.linspace(1e-4, 0.02, T))[299]
     assert explorer.last_redraw_seconds > 0
 
@@ -74,9 +76,13 @@ def toy_trajectory(sampler):
     g = torch.Generator().manual_seed(0)
     if sampler == "ddim":
         keep = tuple(diffusion.ddim_timesteps(schedule, 20))
-        _, trajectory = diffusion.ddim_sample(net, (4, 1, 8, 8), schedule, steps=20, generator=g, keep=keep)
+        _, trajectory = diffusion.ddim_sample(
+            net, (4, 1, 8, 8), schedule, steps=20, generator=g, keep=keep
+        )
     else:
-        _, trajectory = diffusion.ddpm_sample(net, (4, 1, 8, 8), schedule, g, keep=tuple(range(0, T, 50)))
+        _, trajectory = diffusion.ddpm_sample(
+            net, (4, 1, 8, 8), schedule, g, keep=tuple(range(0, T, 50))
+        )
     return trajectory
 
 
@@ -103,7 +109,10 @@ def test_reverse_chain_without_stored_steps_says_how_to_get_them():
 
 def test_gan_training_shows_each_snapshot_2d_and_images():
     g = torch.Generator().manual_seed(0)
-    snaps_2d = {s: (torch.randn(50, 2, generator=g), torch.rand(121, 121, generator=g), (s // 100, 0.5)) for s in (100, 200, 300)}
+    snaps_2d = {
+        s: (torch.randn(50, 2, generator=g), torch.rand(121, 121, generator=g), (s // 100, 0.5))
+        for s in (100, 200, 300)
+    }
     explorer = widgets.GANTraining(snaps_2d)
     explorer.controls["step"].value = 200
     torch.testing.assert_close(explorer.shown["samples"], snaps_2d[200][0])
@@ -122,7 +131,16 @@ def test_latent_explorer_looks_up_the_decoded_grid_without_decoding_again():
 
     def decode(z):  # image whose pixels are z1 (left half) and z2 (right half)
         calls.append(len(z))
-        return torch.cat([z[:, :1, None, None].expand(-1, 1, 4, 2), z[:, 1:, None, None].expand(-1, 1, 4, 2)], -1) / 3
+        return (
+            torch.cat(
+                [
+                    z[:, :1, None, None].expand(-1, 1, 4, 2),
+                    z[:, 1:, None, None].expand(-1, 1, 4, 2),
+                ],
+                -1,
+            )
+            / 3
+        )
 
     explorer = widgets.LatentExplorer(decode, lim=3.0, n=13)
     assert calls == [13 * 13]
@@ -130,7 +148,9 @@ def test_latent_explorer_looks_up_the_decoded_grid_without_decoding_again():
     explorer.controls["z2"].value = -2.0
     assert explorer.shown["z"] == pytest.approx((1.5, -2.0))
     image = explorer.shown["image"]
-    assert image[0, :, :2].unique().item() == pytest.approx(0.5) and image[0, :, 2:].unique().item() == pytest.approx(-2 / 3)
+    assert image[0, :, :2].unique().item() == pytest.approx(0.5) and image[
+        0, :, 2:
+    ].unique().item() == pytest.approx(-2 / 3)
     assert calls == [13 * 13]  # moving the sliders decoded nothing
 
 
@@ -175,16 +195,23 @@ def test_make_course_saves_each_animation_and_the_html_shows_it(forward, tmp_pat
     import nbformat
     from nbconvert import HTMLExporter
 
-    spec = importlib.util.spec_from_file_location("run_course", widgets.__file__.replace("tutorial_lib/widgets.py", "scripts/run_course.py"))
+    spec = importlib.util.spec_from_file_location(
+        "run_course", widgets.__file__.replace("tutorial_lib/widgets.py", "scripts/run_course.py")
+    )
     run_course = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_course)
     explorer = forward[0]
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("ForwardProcess(digit, points)")
-    cell.outputs = [nbformat.v4.new_output("display_data", data=explorer._repr_mimebundle_())]
-    nb.cells.append(cell)
-    assert run_course.save_figures(nb, tmp_path / "figures", tmp_path / "animations") == 1
-    gif = Image.open(tmp_path / "animations" / "forward_process.gif")
-    assert gif.n_frames == len(explorer.animation_states())
-    html, _ = HTMLExporter().from_notebook_node(nb)  # no widget state saved: the animation stands in
+    output = nbformat.v4.new_output("display_data", data=explorer._repr_mimebundle_())
+    for _ in range(2):  # two explorers of one kind get two files
+        nb.cells.append(
+            nbformat.v4.new_code_cell("ForwardProcess(digit, points)", outputs=[output])
+        )
+    assert run_course.save_figures(nb, tmp_path / "figures", tmp_path / "animations") == 2
+    for name in ("forward_process.gif", "forward_process_2.gif"):
+        gif = Image.open(tmp_path / "animations" / name)
+        assert gif.n_frames == len(explorer.animation_states())
+    html, _ = HTMLExporter().from_notebook_node(
+        nb
+    )  # no widget state saved: the animation stands in
     assert 'data-animation="forward_process"' in html

@@ -108,8 +108,14 @@ class Explorer:
             frames.append(Image.fromarray(rgb).quantize(colors=128, dither=Image.Dither.NONE))
         self.draw(**self.state())  # back to what the controls say
         buffer = io.BytesIO()
-        frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=int(1000 / fps), loop=0)
+        frames[0].save(
+            buffer,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=int(1000 / fps),
+            loop=0,
+        )
         return buffer.getvalue()
 
     def _repr_mimebundle_(self, **kwargs):
@@ -133,23 +139,42 @@ class ForwardProcess(Explorer):
 
     name = "forward_process"
 
-    def __init__(self, image: torch.Tensor, points: torch.Tensor, T: int = 1000,
-                 kinds: Sequence[str] = ("linear", "cosine"), seed: int = 0):
+    def __init__(
+        self,
+        image: torch.Tensor,
+        points: torch.Tensor,
+        T: int = 1000,
+        kinds: Sequence[str] = ("linear", "cosine"),
+        seed: int = 0,
+    ):
         g = torch.Generator().manual_seed(seed)
         x0, p0 = image.detach().float().cpu(), points.detach().float().cpu()
-        eps_image, eps_points = torch.randn(x0.shape, generator=g), torch.randn(p0.shape, generator=g)
+        eps_image, eps_points = (
+            torch.randn(x0.shape, generator=g),
+            torch.randn(p0.shape, generator=g),
+        )
         self.T = T
         self.alpha_bar, self.images, self.points = {}, {}, {}
         for kind in kinds:
             ab = torch.cat([torch.ones(1, dtype=torch.float64), Schedule(T, kind).alpha_bar])
             a, s = ab.sqrt().float(), (1 - ab).sqrt().float()
             self.alpha_bar[kind] = ab  # (T + 1,), float64 so that the SNR near t = 0 stays exact
-            self.images[kind] = a.view(-1, 1, 1, 1) * x0 + s.view(-1, 1, 1, 1) * eps_image  # (T + 1, C, H, W)
-            self.points[kind] = a.view(-1, 1, 1) * p0 + s.view(-1, 1, 1) * eps_points  # (T + 1, N, 2)
+            self.images[kind] = (
+                a.view(-1, 1, 1, 1) * x0 + s.view(-1, 1, 1, 1) * eps_image
+            )  # (T + 1, C, H, W)
+            self.points[kind] = (
+                a.view(-1, 1, 1) * p0 + s.view(-1, 1, 1) * eps_points
+            )  # (T + 1, N, 2)
         super().__init__(
             {
-                "t": widgets.IntSlider(0, 0, T, description="t", continuous_update=True,
-                                       layout=widgets.Layout(width="420px")),
+                "t": widgets.IntSlider(
+                    0,
+                    0,
+                    T,
+                    description="t",
+                    continuous_update=True,
+                    layout=widgets.Layout(width="420px"),
+                ),
                 "kind": widgets.ToggleButtons(options=list(kinds), description="schedule"),
             },
             figsize=(11, 3.4),
@@ -186,11 +211,38 @@ class ForwardProcess(Explorer):
         self.snr_marker.set_xdata([max(t, 1)] * 2)
         self.snr_dot.set_data([t], [np.log10(snr)] if t else [np.nan])
         self.ax_snr.set_title(f"{kind}: abar_t = {ab:.4f}, SNR = {snr:.3g}")
-        self.shown = {"t": t, "kind": kind, "image": image, "points": points, "alpha_bar": ab, "snr": snr}
+        self.shown = {
+            "t": t,
+            "kind": kind,
+            "image": image,
+            "points": points,
+            "alpha_bar": ab,
+            "snr": snr,
+        }
 
     def animation_states(self):
         kind = self.controls["kind"].value
-        steps = [0, 5, 10, 20, 35, 50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 900, self.T]
+        steps = [
+            0,
+            5,
+            10,
+            20,
+            35,
+            50,
+            75,
+            100,
+            150,
+            200,
+            250,
+            300,
+            400,
+            500,
+            600,
+            700,
+            800,
+            900,
+            self.T,
+        ]
         return [{"t": t, "kind": kind} for t in steps if t <= self.T]
 
 
@@ -211,8 +263,14 @@ class ReverseChain(Explorer):
         self.title = title
         steps = sorted(self.trajectory, reverse=True)
         super().__init__(
-            {"t": widgets.SelectionSlider(options=steps, value=steps[0], description="t",
-                                          layout=widgets.Layout(width="420px"))},
+            {
+                "t": widgets.SelectionSlider(
+                    options=steps,
+                    value=steps[0],
+                    description="t",
+                    layout=widgets.Layout(width="420px"),
+                )
+            },
             figsize=(8, 4.3),
         )
 
@@ -248,15 +306,23 @@ class GANTraining(Explorer):
 
     name = "gan_training"
 
-    def __init__(self, snapshots: dict, lim: float = 3.0, nrow: int = 10, modes: torch.Tensor | None = None):
+    def __init__(
+        self, snapshots: dict, lim: float = 3.0, nrow: int = 10, modes: torch.Tensor | None = None
+    ):
         if not snapshots:
             raise ValueError("no snapshots: train with snapshot_every > 0 (or keep some steps)")
         self.snapshots, self.lim, self.nrow, self.modes = snapshots, lim, nrow, modes
         self.is_2d = isinstance(next(iter(snapshots.values())), tuple)
         steps = sorted(snapshots)
         super().__init__(
-            {"step": widgets.SelectionSlider(options=steps, value=steps[0], description="step",
-                                             layout=widgets.Layout(width="420px"))},
+            {
+                "step": widgets.SelectionSlider(
+                    options=steps,
+                    value=steps[0],
+                    description="step",
+                    layout=widgets.Layout(width="420px"),
+                )
+            },
             figsize=(4.2, 4.4) if self.is_2d else (6, 0.6 + 6 * self._rows() / nrow),
         )
 
@@ -269,12 +335,20 @@ class GANTraining(Explorer):
         first = self.snapshots[min(self.snapshots)]
         if self.is_2d:
             points, surface = first[0], first[1]
-            self.surface = self.ax.imshow(np.asarray(surface.cpu()), extent=(-self.lim, self.lim) * 2,
-                                          origin="lower", cmap="viridis", vmin=0, vmax=1)
+            self.surface = self.ax.imshow(
+                np.asarray(surface.cpu()),
+                extent=(-self.lim, self.lim) * 2,
+                origin="lower",
+                cmap="viridis",
+                vmin=0,
+                vmax=1,
+            )
             if self.modes is not None:
                 self.ax.scatter(*self.modes.T, marker="x", color="white", s=30)
             self.points = self.ax.scatter(*points.cpu().T, s=2, color="tab:red")
-            self.ax.set(xlim=(-self.lim, self.lim), ylim=(-self.lim, self.lim), xticks=[], yticks=[])
+            self.ax.set(
+                xlim=(-self.lim, self.lim), ylim=(-self.lim, self.lim), xticks=[], yticks=[]
+            )
         else:
             self.grid = self.ax.imshow(_grid(first, self.nrow), interpolation="nearest")
             self.ax.set_axis_off()
@@ -313,23 +387,34 @@ class LatentExplorer(Explorer):
 
     name = "latent_interpolation"
 
-    def __init__(self, decode: Callable[[torch.Tensor], torch.Tensor], lim: float = 3.0, n: int = 41,
-                 codes: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                 path: tuple[Sequence[float], Sequence[float]] | None = None):
+    def __init__(
+        self,
+        decode: Callable[[torch.Tensor], torch.Tensor],
+        lim: float = 3.0,
+        n: int = 41,
+        codes: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        path: tuple[Sequence[float], Sequence[float]] | None = None,
+    ):
         self.lim, self.n = lim, n
         self.axis = torch.linspace(-lim, lim, n)
         zz = torch.stack(torch.meshgrid(self.axis, self.axis, indexing="ij"), -1).reshape(-1, 2)
         with torch.no_grad():
             decoded = decode(zz)
-        self.decoded = decoded.detach().float().cpu().reshape(n, n, *decoded.shape[1:])  # [i1, i2] -> z = (axis[i1], axis[i2])
+        self.decoded = (
+            decoded.detach().float().cpu().reshape(n, n, *decoded.shape[1:])
+        )  # [i1, i2] -> z = (axis[i1], axis[i2])
         self.codes, self.labels = codes, labels
         self.path = path or ((-0.8 * lim, -0.8 * lim), (0.8 * lim, 0.8 * lim))
         step = 2 * lim / (n - 1)
-        slider = dict(min=-lim, max=lim, step=step, value=0.0, readout_format=".2f",
-                      continuous_update=True)
+        slider = dict(
+            min=-lim, max=lim, step=step, value=0.0, readout_format=".2f", continuous_update=True
+        )
         super().__init__(
-            {"z1": widgets.FloatSlider(description="z1", **slider),
-             "z2": widgets.FloatSlider(description="z2", **slider)},
+            {
+                "z1": widgets.FloatSlider(description="z1", **slider),
+                "z2": widgets.FloatSlider(description="z2", **slider),
+            },
             figsize=(8, 4),
         )
 
@@ -344,10 +429,18 @@ class LatentExplorer(Explorer):
             colors = None if self.labels is None else self.labels.cpu().numpy()
             points = ax_map.scatter(codes[:, 0], codes[:, 1], c=colors, cmap="tab10", s=8)
             if self.labels is not None:
-                ax_map.legend(*points.legend_elements(), fontsize=7, loc="upper right", title="label")
+                ax_map.legend(
+                    *points.legend_elements(), fontsize=7, loc="upper right", title="label"
+                )
         self.cursor = ax_map.scatter([0], [0], marker="+", s=300, color="k", linewidths=2, zorder=3)
-        ax_map.set(xlim=(-self.lim, self.lim), ylim=(-self.lim, self.lim), aspect="equal", xlabel="z1", ylabel="z2",
-                   title="latent space")
+        ax_map.set(
+            xlim=(-self.lim, self.lim),
+            ylim=(-self.lim, self.lim),
+            aspect="equal",
+            xlabel="z1",
+            ylabel="z2",
+            title="latent space",
+        )
         self.image_artist = ax_image.imshow(_grid(self.decoded[0, :1]), interpolation="nearest")
         ax_image.set_axis_off()
         self.image_title = ax_image.set_title("")
@@ -375,36 +468,73 @@ class Guidance(Explorer):
 
     name = "guidance"
 
-    def __init__(self, samples: torch.Tensor, scales: Sequence[float], class_names: Sequence[str] | None = None):
+    def __init__(
+        self,
+        samples: torch.Tensor,
+        scales: Sequence[float],
+        class_names: Sequence[str] | None = None,
+    ):
         if samples.ndim != 6 or samples.shape[1] != len(scales):
-            raise ValueError(f"expected samples (num_classes, {len(scales)} scales, n, C, H, W), got {tuple(samples.shape)}")
+            raise ValueError(
+                f"expected samples (num_classes, {len(scales)} scales, n, C, H, W), got {tuple(samples.shape)}"
+            )
         self.samples, self.scales = samples.cpu(), list(scales)
         self.names = names = list(class_names or map(str, range(samples.shape[0])))
         super().__init__(
-            {"w": widgets.SelectionSlider(options=self.scales, value=self.scales[0], description="w",
-                                          layout=widgets.Layout(width="360px")),
-             "label": widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0,
-                                       description="class")},
+            {
+                "w": widgets.SelectionSlider(
+                    options=self.scales,
+                    value=self.scales[0],
+                    description="w",
+                    layout=widgets.Layout(width="360px"),
+                ),
+                "label": widgets.Dropdown(
+                    options=[(name, i) for i, name in enumerate(names)],
+                    value=0,
+                    description="class",
+                ),
+            },
             figsize=(6, 1.6),
         )
 
     @classmethod
-    def from_model(cls, model, cfg, scales: Sequence[float], n: int = 10, seed: int = 0, steps: int = 50,
-                   device: torch.device | str = "cpu", class_names: Sequence[str] | None = None) -> Guidance:
+    def from_model(
+        cls,
+        model,
+        cfg,
+        scales: Sequence[float],
+        n: int = 10,
+        seed: int = 0,
+        steps: int = 50,
+        device: torch.device | str = "cpu",
+        class_names: Sequence[str] | None = None,
+    ) -> Guidance:
         """Draw n DDIM samples per class and scale from a conditional DDPM; every (class, w) starts from the same x_T."""
         from .diffusion import sample
 
         per_scale = []
         labels = torch.arange(cfg.num_classes).repeat_interleave(n)
         for w in scales:
-            x = sample(model, cfg, len(labels), "ddim", steps, torch.Generator().manual_seed(seed), device,
-                       labels=labels, guidance=w, progress=False)
+            x = sample(
+                model,
+                cfg,
+                len(labels),
+                "ddim",
+                steps,
+                torch.Generator().manual_seed(seed),
+                device,
+                labels=labels,
+                guidance=w,
+                progress=False,
+            )
             per_scale.append(x.cpu().reshape(cfg.num_classes, n, *x.shape[1:]))
         return cls(torch.stack(per_scale, 1), scales, class_names)
 
     def setup(self):
         self.ax = self.fig.subplots()
-        self.artist = self.ax.imshow(_grid(self.samples[0, 0], nrow=self.samples.shape[2]), interpolation="nearest")
+        self.artist = self.ax.imshow(
+            _grid(self.samples[0, 0], nrow=self.samples.shape[2]), interpolation="nearest"
+        )
         self.ax.set_axis_off()
         self.title = self.ax.set_title("")
 
