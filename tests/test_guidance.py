@@ -152,6 +152,10 @@ def test_conditional_cli(tmp_path, capsys):
     )
     with np.load(out) as f:
         assert np.bincount(f["labels"]).tolist() == [2] * 10
+    no_labels = ["sample", str(run), "--n", "12", "--sampler", "ddim", "--steps", "2"]
+    assert main([*no_labels, "--out", str(out)]) == 0
+    with np.load(out) as f:  # by default every class in turn, and saved with the images
+        assert f["labels"].tolist() == [*range(10), 0, 1]
     capsys.readouterr()
     assert main(["sample", str(run), "--n", "2", "--labels", "10", "--out", str(out)]) == 2
     assert "labels must lie in 0..9, got 10..10" in capsys.readouterr().err

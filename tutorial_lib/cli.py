@@ -171,7 +171,8 @@ def _overrides(args, *names) -> dict:
 def _draw(
     checkpoint: dict, n: int, generator, device, sampler=None, steps=None, labels=None, guidance=0.0
 ):
-    """n samples (n, C, H, W) in [-1, 1] from any model family's checkpoint."""
+    """n samples (n, C, H, W) in [-1, 1] from any model family's checkpoint, and the labels (n,)
+    they were drawn for (every class in turn by default for a conditional DDPM; else None)."""
     from . import diffusion, gan, vae
 
     kind = checkpoint["kind"]
@@ -180,7 +181,7 @@ def _draw(
         if labels is None and cfg.num_classes > 0:  # by default, every class in turn
             labels = torch_arange_mod(n, cfg.num_classes)
         progress = n * (cfg.T if (sampler or "ddpm") == "ddpm" else (steps or 50)) > 20000
-        return diffusion.sample(
+        images = diffusion.sample(
             model.to(device),
             cfg,
             n,
@@ -192,6 +193,7 @@ def _draw(
             labels=labels,
             guidance=guidance,
         )
+        return images, labels
     if sampler is not None or steps is not None or labels is not None or guidance:
         raise CourseError(
             f"--sampler, --steps, --labels and --guidance apply to diffusion models; "
@@ -199,10 +201,10 @@ def _draw(
         )
     if kind == "gan":
         G, _, cfg = gan.from_checkpoint(checkpoint)
-        return gan.sample(G.to(device), n, cfg.z_dim, generator, device)
+        return gan.sample(G.to(device), n, cfg.z_dim, generator, device), None
     if kind == "vae":
         model, _ = vae.from_checkpoint(checkpoint)
-        return vae.sample(model.to(device), n, generator, device)
+        return vae.sample(model.to(device), n, generator, device), None
     raise CourseError(f"the checkpoint holds a {kind!r} model, which `sample` does not know")
 
 
@@ -265,7 +267,7 @@ def cmd_train(args) -> int:
         )
         return 0
     grid = save_images(
-        _draw(load_checkpoint(path), 100, generator, device), out / "samples.png", nrow=10
+        _draw(load_checkpoint(path), 100, generator, device)[0], out / "samples.png", nrow=10
     )
     print(f"done in {seconds:.0f} s; saved {path} and {grid}")
     return 0
@@ -301,12 +303,10 @@ def cmd_sample(args) -> int:
         if args.n < len(classes):
             raise CourseError(f"--n {args.n} is fewer than the {len(classes)} labels asked for")
         labels = torch.tensor(classes).repeat_interleave(-(-args.n // len(classes)))[: args.n]
-    elif conditional:
-        labels = torch_arange_mod(args.n, ckpt["config"]["num_classes"])
     guidance = args.guidance
     if guidance is None:
         guidance = diffusion.DEFAULT_GUIDANCE if conditional else 0.0
-    images = _draw(
+    images, labels = _draw(
         ckpt,
         args.n,
         torch.Generator().manual_seed(args.seed),
