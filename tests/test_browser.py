@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from PIL import Image
@@ -44,7 +45,14 @@ def free_port() -> int:
 @pytest.fixture
 def lab(tmp_path):
     """JupyterLab serving a copy of notebook 03 on 127.0.0.1; yields its URL."""
-    shutil.copy(ROOT / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
+    nb = nbformat.read(ROOT / "notebooks" / NOTEBOOK, as_version=4)
+    for (
+        cell
+    ) in nb.cells:  # a fresh copy: no stored outputs or widget state to mistake for the live ones
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, tmp_path / NOTEBOOK)
     port, token = free_port(), secrets.token_hex(16)
     env = os.environ | {
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
