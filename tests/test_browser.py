@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 import numpy as np
@@ -40,6 +41,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Lab(NamedTuple):
+    url: str
+    folder: Path  # holds lab.log, and failure.png if the test fails
 
 
 @pytest.fixture
@@ -92,7 +98,7 @@ def lab(tmp_path):
                         "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-2000:]
                     ) from None
                 time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}&reset"
+        yield Lab(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}&reset", tmp_path)
     finally:
         stop(server)
 
@@ -126,6 +132,21 @@ def browser_path():
     return path
 
 
+def wait_until_idle(page, timeout: float = 180) -> None:
+    """Wait until the kernel has been idle for two seconds in a row (Run All has finished)."""
+    indicator = page.locator(".jp-Notebook-ExecutionIndicator").first
+    deadline, idle_since = time.time() + timeout, None
+    while time.time() < deadline:
+        if indicator.get_attribute("data-status") == "idle":
+            idle_since = idle_since or time.time()
+            if time.time() - idle_since >= 2:
+                return
+        else:
+            idle_since = None
+        time.sleep(0.25)
+    raise TimeoutError(f"the kernel was still busy after {timeout} s")
+
+
 def test_forward_process_slider_redraws_in_jupyterlab(browser_path, lab):
     from playwright.sync_api import sync_playwright
 
@@ -134,7 +155,7 @@ def test_forward_process_slider_redraws_in_jupyterlab(browser_path, lab):
         browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(lab)
+            page.goto(lab.url)
             page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
             page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
                 timeout=60_000
@@ -144,6 +165,7 @@ def test_forward_process_slider_redraws_in_jupyterlab(browser_path, lab):
 
             image = page.locator("img.widget-image").first
             image.wait_for(timeout=120_000)
+            wait_until_idle(page)  # every cell has run: nothing scrolls or queues behind the drag
             image.scroll_into_view_if_needed()
             readout = page.locator(".widget-readout").first
             assert readout.inner_text().strip() == "0"
@@ -166,6 +188,11 @@ def test_forward_process_slider_redraws_in_jupyterlab(browser_path, lab):
             )
             t = int(readout.inner_text().strip())
             after = Image.open(io.BytesIO(image.screenshot())).convert("RGB")
+        except Exception:
+            page.screenshot(path=str(lab.folder / "failure.png"))
+            print(f"browser test failed; screenshot in {lab.folder / 'failure.png'}, server log:")
+            print((lab.folder / "lab.log").read_text()[-3000:])
+            raise
         finally:
             browser.close()
     seconds = time.perf_counter() - start
