@@ -9,6 +9,7 @@ whatever happens.
 """
 
 import io
+import json
 import os
 import secrets
 import shutil
@@ -44,8 +45,15 @@ def free_port() -> int:
 
 
 class Lab(NamedTuple):
-    url: str
+    url: str  # the notebook in JupyterLab
+    api: str  # the server's REST API, with its token: api.format("sessions")
     folder: Path  # holds lab.log, and failure.png if the test fails
+
+    def kernel_ready(self) -> bool:
+        """True once the notebook's kernel has started and is idle."""
+        with urllib.request.urlopen(self.api.format("sessions"), timeout=5) as response:
+            sessions = json.load(response)
+        return any(s.get("kernel", {}).get("execution_state") == "idle" for s in sessions)
 
 
 @pytest.fixture
@@ -98,7 +106,11 @@ def lab(tmp_path):
                         "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-2000:]
                     ) from None
                 time.sleep(0.5)
-        yield Lab(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}&reset", tmp_path)
+        yield Lab(
+            f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}&reset",
+            f"http://127.0.0.1:{port}/api/{{}}?token={token}",
+            tmp_path,
+        )
     finally:
         stop(server)
 
@@ -157,9 +169,14 @@ def test_forward_process_slider_redraws_in_jupyterlab(browser_path, lab):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(lab.url)
             page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
+            deadline = time.time() + 120  # a first start in a fresh environment is slow
+            while not lab.kernel_ready():
+                assert time.time() < deadline, "the notebook's kernel did not start within 120 s"
+                time.sleep(0.5)
             page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
                 timeout=60_000
             )
+            page.wait_for_timeout(1000)  # let the page finish connecting to the kernel
             page.locator(".lm-MenuBar-item", has_text="Run").first.click()
             page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
 
