@@ -52,6 +52,14 @@ def _grid(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:
     return image_grid(images.detach().float().cpu(), nrow=nrow).permute(1, 2, 0).numpy()
 
 
+def _stepper(values: Sequence, description: str, width: str = "420px") -> widgets.SelectionSlider:
+    """A slider over the given values (time steps, snapshots, scales), starting at the first."""
+    values = list(values)
+    return widgets.SelectionSlider(
+        options=values, value=values[0], description=description, layout=widgets.Layout(width=width)
+    )
+
+
 class Explorer:
     """Controls over precomputed frames and one matplotlib figure redrawn in place.
 
@@ -261,16 +269,8 @@ class ReverseChain(Explorer):
             raise ValueError("the trajectory is empty: sample with keep=(...) to store some steps")
         self.trajectory = {t: (x[:n].cpu(), x0[:n].cpu()) for t, (x, x0) in trajectory.items()}
         self.title = title
-        steps = sorted(self.trajectory, reverse=True)
         super().__init__(
-            {
-                "t": widgets.SelectionSlider(
-                    options=steps,
-                    value=steps[0],
-                    description="t",
-                    layout=widgets.Layout(width="420px"),
-                )
-            },
+            {"t": _stepper(sorted(self.trajectory, reverse=True), "t")},
             figsize=(8, 4.3),
         )
 
@@ -313,16 +313,8 @@ class GANTraining(Explorer):
             raise ValueError("no snapshots: train with snapshot_every > 0 (or keep some steps)")
         self.snapshots, self.lim, self.nrow, self.modes = snapshots, lim, nrow, modes
         self.is_2d = isinstance(next(iter(snapshots.values())), tuple)
-        steps = sorted(snapshots)
         super().__init__(
-            {
-                "step": widgets.SelectionSlider(
-                    options=steps,
-                    value=steps[0],
-                    description="step",
-                    layout=widgets.Layout(width="420px"),
-                )
-            },
+            {"step": _stepper(sorted(snapshots), "step")},
             figsize=(4.2, 4.4) if self.is_2d else (6, 0.6 + 6 * self._rows() / nrow),
         )
 
@@ -482,12 +474,7 @@ class Guidance(Explorer):
         self.names = names = list(class_names or map(str, range(samples.shape[0])))
         super().__init__(
             {
-                "w": widgets.SelectionSlider(
-                    options=self.scales,
-                    value=self.scales[0],
-                    description="w",
-                    layout=widgets.Layout(width="360px"),
-                ),
+                "w": _stepper(self.scales, "w", width="360px"),
                 "label": widgets.Dropdown(
                     options=[(name, i) for i, name in enumerate(names)],
                     value=0,
