@@ -56,7 +56,7 @@ checkpoints: $(STAMP)
 # Maintainers: re-resolve the newest versions into requirements-lock.txt (then rerun make test).
 lock:
 	rm -rf build/lockvenv && $(PYTHON) -m venv build/lockvenv
-	build/lockvenv/bin/pip install -q -e '.[dev]'
+	build/lockvenv/bin/pip install -q -e '.[dev,course]'
 	(head -3 requirements-lock.txt; build/lockvenv/bin/pip freeze --exclude-editable \
 	  | grep -viE '^(nvidia|cuda|triton)') > requirements-lock.new && mv requirements-lock.new requirements-lock.txt
 	rm -rf build/lockvenv

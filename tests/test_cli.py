@@ -92,3 +92,32 @@ def test_unknown_dataset_from_the_shell_has_no_traceback(tmp_path):
         "error: unknown dataset 'nope'; choose one of digits, mnist, fashion-mnist, "
         "or give a path to an .npz file"
     ]
+
+
+@pytest.fixture
+def unreadable(tmp_path):
+    """A file where a folder should be: nothing can be created under it, and it is no checkpoint."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    return blocker
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["show", "--dataset", "digits", "--out", "/proc/nope/g.png"],
+        ["show", "--dataset", "digits", "--out", "{blocker}/g.png"],
+        ["train", "classifier", "--steps", "1", "--out", "{blocker}/run"],
+        ["train", "gan", "--steps", "1", "--out", "/proc/nope/run"],
+        ["sample", "{blocker}/run", "--n", "4", "--out", "{blocker}/s.npz"],
+        ["evaluate", "{blocker}/missing.npz"],
+        ["show", "--dataset", "{blocker}/data.npz", "--out", "{blocker}/g.png"],
+    ],
+    ids=["show-proc", "show-file", "train-file", "train-proc", "sample", "evaluate", "npz-data"],
+)
+def test_a_path_that_cannot_be_used_is_one_clear_line(unreadable, capsys, argv):
+    argv = [a.replace("{blocker}", str(unreadable)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert unreadable.read_text() == "not a folder"  # nothing was overwritten

@@ -1,8 +1,10 @@
 """The command line: ``python -m tutorial_lib <command>``.
 
-Every subcommand shares the options ``--dataset``, ``--data-root``,
-``--device``, ``--seed`` and ``--out``. Errors in the user's input print one
-line starting with ``error:`` and exit with status 2, with no traceback.
+The subcommands that read a data set (``show``, ``train``) share the options
+``--dataset``, ``--data-root``, ``--split``, ``--device`` and ``--seed``; ``sample`` and
+``evaluate`` read a run folder or a samples file instead. Errors in the user's input,
+including an ``--out``, run folder or data path that cannot be created or read, print
+one line starting with ``error:`` and exit with status 2, with no traceback.
 
 Introduced in notebook 00.
 """
@@ -243,6 +245,8 @@ def cmd_train(args) -> int:
         _positive("--" + name.replace("_", "-"), getattr(args, name, None))
     device = get_device(args.device)
     data = _load_data(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # an unusable --out fails now, not after training
     generator = seed_everything(args.seed)
     print(
         f"training a {args.family.upper()} on {data.name} ({len(data)} images of "
@@ -251,7 +255,6 @@ def cmd_train(args) -> int:
     start = time.perf_counter()
     model, cfg, history = TRAINERS[args.family](args, data, device, generator)
     seconds = time.perf_counter() - start
-    out = Path(args.out)
     extra = dict(
         dataset=data.name, levels=data.levels, seed=args.seed, seconds=seconds, history=history
     )
@@ -556,6 +559,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except CourseError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an --out, RUN_DIR or data path that cannot be created, written or read
+        where = f" {e.filename}" if e.filename else ""
+        print(
+            f"error: cannot use{where}: {e.strerror or e}; choose a path you can read and write",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted; nothing was overwritten", file=sys.stderr)

@@ -112,7 +112,7 @@ def save_checkpoint(
 
 def shipped_checkpoints() -> Path:
     """The folder of the course's shipped checkpoints: ``checkpoints/`` beside this package in the
-    course's repository (see checkpoints/manifest.json). Notebooks 05 and 06 load from it."""
+    course's repository (see checkpoints/manifest.json). Notebooks 01, 02, 04, 05 and 06 load from it."""
     folder = Path(__file__).resolve().parents[1] / "checkpoints"
     if not (folder / "manifest.json").is_file():
         raise CheckpointError(
