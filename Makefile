@@ -1,6 +1,6 @@
 # Deep generative models for images, built from scratch.
 #   make course   run every notebook, headless, on the offline default; HTML in build/course/
-#   make test     pytest over tests/ and nbval over notebooks/, in one run
+#   make test     pytest over tests/ and nbval over notebooks/, in one run (make test-fast: the library only)
 #   make lab      open JupyterLab on notebooks/
 #   make student  the student edition in build/student/; make grade SUBMISSIONS=DIR autogrades
 # Each target creates .venv and installs the pinned versions first if needed.
@@ -14,7 +14,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sani
 # Options for `make course`, e.g. make course DATASET=mnist DATA_ROOT=../shared/data/mnist DEVICE=cuda
 COURSE_ARGS := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(DEVICE),--device $(DEVICE))
 
-.PHONY: course test lab bench lint lock checkpoints clean student grade
+.PHONY: course test test-fast lab bench lint lock checkpoints clean student grade
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ course: $(STAMP)
 	$(BIN)/python scripts/run_course.py $(COURSE_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=15 $(PYTEST_ARGS)
+
+# Developers: the library's tests alone, without the notebooks, autograding and the browser (about 3 minutes).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/test_classroom.py --ignore=tests/test_browser.py --durations=10 $(PYTEST_ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

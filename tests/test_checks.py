@@ -24,8 +24,8 @@ REFERENCES = {
     ),
     checks.q_posterior_mean: lambda x0, xt, t, s: diffusion.q_posterior(x0, xt, t, s)[0],
     checks.predict_x0: diffusion.predict_x0,
-    checks.ddpm_step: lambda xt, t, e, z, s: diffusion.ddpm_step(xt, t, e, s, z),
-    checks.guided_eps: lambda c, u, w: c + w * (c - u),
+    checks.ddpm_step: diffusion.ddpm_step,
+    checks.combine_guidance: lambda c, u, w: c + w * (c - u),
     checks.drop_labels: lambda y, p, null, u: torch.where(u < p, torch.full_like(y, null), y),
 }
 
@@ -88,10 +88,10 @@ WRONG = [  # (check, a student's wrong answer, words the feedback must contain)
     ),
     (
         checks.ddpm_step,
-        lambda xt, t, e, z, s: diffusion.ddpm_step(xt, t, e, s, 0 * z),
+        lambda xt, t, e, s, z: diffusion.ddpm_step(xt, t, e, s, 0 * z),
         "noise term",
     ),
-    (checks.guided_eps, lambda c, u, w: w * c + (1 - w) * u, "other convention"),
+    (checks.combine_guidance, lambda c, u, w: w * c + (1 - w) * u, "other convention"),
     (
         checks.drop_labels,
         lambda y, p, null, u: torch.where(u > p, torch.full_like(y, null), y),
@@ -115,12 +115,12 @@ def test_an_unknown_mistake_still_gets_a_specific_message():
     with pytest.raises(
         checks.ExerciseError, match="differs from the reference on .*largest difference"
     ):
-        checks.guided_eps(lambda c, u, w: c + 0.01)
+        checks.combine_guidance(lambda c, u, w: c + 0.01)
     with pytest.raises(
         checks.ExerciseError, match="largest difference 0.001"
     ):  # a near miss fails too
-        checks.guided_eps(lambda c, u, w: (1 + w) * c - w * u + 1e-3)
+        checks.combine_guidance(lambda c, u, w: (1 + w) * c - w * u + 1e-3)
     with pytest.raises(checks.ExerciseError, match="raised ZeroDivisionError"):
-        checks.guided_eps(lambda c, u, w: 1 / 0)
+        checks.combine_guidance(lambda c, u, w: 1 / 0)
     with pytest.raises(checks.ExerciseError, match="returned a float"):
         checks.g_loss_non_saturating(lambda f: 0.5)

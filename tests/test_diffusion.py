@@ -98,15 +98,48 @@ def test_samplers_reproduce_the_data_distribution(sampler):
     assert torch.allclose(torch.cov(x.T), COV, atol=0.05)
 
 
-def test_sampler_trajectories_and_variance_choice():
+def test_sampler_trajectories_keep_the_asked_steps():
     s = dif.Schedule(100)
     model = dif.gaussian_denoiser(MEAN, COV, s)
-    x, traj = dif.ddpm_sample(model, (8, 2), s, keep=(99, 50, 0), variance="beta_tilde")
+    x, traj = dif.ddpm_sample(model, (8, 2), s, keep=(99, 50, 0))
     assert sorted(traj) == [0, 50, 99] and traj[99][0].shape == (8, 2)
+    assert traj[0][0].shape == x.shape
     x, traj = dif.ddim_sample(model, (8, 2), s, steps=10, keep=(99, 0))
     assert sorted(traj) == [0, 99]
     with pytest.raises(CourseError, match="choose beta or beta_tilde"):
         dif.ddpm_sample(model, (8, 2), s, variance="sigma")
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_ddpm_step_noise_scale_is_the_chosen_variance(kind):
+    """With eps_hat = 0 and x_t = 0 one step returns sigma_t z: sigma_t^2 is beta_t, or
+    beta_tilde_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) written out here in float64."""
+    s = dif.Schedule(1000, kind)
+    t = torch.tensor([1, 10, 500, 999])
+    alpha_bar = torch.cumprod(1 - s.beta, 0)
+    beta_tilde = s.beta[t] * (1 - alpha_bar[t - 1]) / (1 - alpha_bar[t])
+    z = torch.ones(4, 1, dtype=torch.float64)
+    zero = torch.zeros(4, 1, dtype=torch.float64)
+    for variance, expected in [("beta", s.beta[t].sqrt()), ("beta_tilde", beta_tilde.sqrt())]:
+        got = dif.ddpm_step(zero, t, zero, s, z, variance).squeeze(1)
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)
+    assert not torch.allclose(beta_tilde, s.beta[t])  # the two choices differ at every step shown
+
+
+def test_ddim_with_eta_one_over_all_steps_is_ddpm_with_beta_tilde():
+    """Song et al. 2021, Sec. 4.1: DDIM with eta = 1 on every step is the DDPM sampler with
+    sigma_t^2 = beta_tilde_t. Same noise (the same generator), same result."""
+    s = dif.Schedule(100)
+    model = dif.gaussian_denoiser(MEAN, COV, s)
+    ddpm, _ = dif.ddpm_sample(
+        model, (64, 2), s, torch.Generator().manual_seed(3), variance="beta_tilde"
+    )
+    ddim, _ = dif.ddim_sample(
+        model, (64, 2), s, steps=100, eta=1.0, generator=torch.Generator().manual_seed(3)
+    )
+    torch.testing.assert_close(ddim, ddpm, rtol=1e-4, atol=1e-4)
+    paper, _ = dif.ddpm_sample(model, (64, 2), s, torch.Generator().manual_seed(3), variance="beta")
+    assert (paper - ddpm).abs().max() > 1e-2  # and sigma^2 = beta_t is a different sampler
 
 
 def test_ddim_timesteps():

@@ -125,11 +125,13 @@ def test_config_rejects_bad_values():
 
 
 def test_remedy_covers_the_ring():
-    """A short seeded run with the gradient penalty covers at least 6 of the 8 modes."""
+    """A seeded run with the gradient penalty covers at least 6 of the 8 modes. GAN training
+    amplifies rounding, so the run is as long as notebook 01's (2000 steps): after 1000 steps
+    the coverage still depends on the CPU (4 of 8 with PyTorch's scalar kernels, 8 with AVX-512)."""
     torch.manual_seed(0)
     ring = RingOfGaussians(std=0.05)
     cfg = gan.GANConfig(
-        image_shape=(2,), z_dim=64, width=128, gp_weight=0.1, batch_size=256, steps=1000
+        image_shape=(2,), z_dim=64, width=128, gp_weight=0.1, batch_size=256, steps=2000
     )
     points = ring.sample(20000, torch.Generator().manual_seed(0))
     G, _, history, _ = gan.train_gan(
@@ -137,7 +139,7 @@ def test_remedy_covers_the_ring():
     )
     modes, quality = gan.mode_coverage(gan.sample(G, 2000, cfg.z_dim), ring.modes, ring.std)
     assert modes >= 6 and quality > 0.1
-    assert len(history["loss D"]) == 1000
+    assert len(history["loss D"]) == 2000
 
 
 def test_cli_round_trip(tmp_path, capsys):

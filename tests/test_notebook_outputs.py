@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from nbval.plugin import get_sanitize_patterns
+from nbval.plugin import find_comment_markers, get_sanitize_patterns
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SANITIZE = NOTEBOOKS[0].parent / "nbval_sanitize.cfg"
@@ -54,12 +54,27 @@ def test_the_sanitizer_leaves_results_alone():
     assert sanitize(line) == line
 
 
+def skipped_by_nbval(source: str) -> bool:
+    """What nbval itself makes of the cell's comments (it wants the marker alone on its line)."""
+    return ("check", False) in find_comment_markers(source)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_nbval_marker_is_one_nbval_recognises(path):
+    """A marker with anything else on its line (``# NBVAL_IGNORE_OUTPUT: why``) is silently
+    ignored by nbval; the reason goes on the next line."""
+    for source in code_cells(path):
+        for line in source.splitlines():
+            if line.lstrip().startswith("#") and "NBVAL_" in line:
+                assert list(find_comment_markers(line)), f"{path.name}: nbval ignores {line!r}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_skipped_output_is_guarded_by_a_claim(path):
     """A cell whose output nbval skips either asserts what the text claims, or shows an explorer
     widget, or reports a fact about the machine (versions, files present) rather than a result."""
     for source in code_cells(path):
-        if "NBVAL_IGNORE_OUTPUT" not in source:
+        if not skipped_by_nbval(source):
             continue
         visible = HIDDEN.sub("", source)
         exempt = "interactive widget" in visible or "about this machine" in visible

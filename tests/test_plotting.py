@@ -41,21 +41,3 @@ def test_density_2d_shows_the_density():
     assert abs(float(shown.max()) - float(ring.log_prob(ring.modes).exp().max())) < 0.05
     plotting.scatter_2d(ring.sample(100), ax=ax)
     plt.close("all")
-
-
-@pytest.mark.parametrize("suffix", [".gif", ".html"])
-def test_animations(tmp_path, suffix):
-    frames = [torch.full((4, 1, 8, 8), v) for v in (-1.0, 0.0, 1.0)]
-    path = plotting.save_animation(
-        plotting.animate(frames, titles=["a", "b", "c"]), tmp_path / f"a{suffix}"
-    )
-    if suffix == ".gif":
-        assert Image.open(path).n_frames == 3
-    else:
-        assert "<img" in path.read_text() or "animation" in path.read_text()
-    points = [torch.randn(50, 2) for _ in range(2)]
-    plotting.save_animation(plotting.animate(points), tmp_path / f"p{suffix}")
-    anim = plotting.animate(points)
-    with pytest.raises(ValueError, match="use .gif or .html"):
-        plotting.save_animation(anim, tmp_path / "p.mp4")
-    anim.to_jshtml()  # rendered once, so matplotlib does not warn about an unused animation

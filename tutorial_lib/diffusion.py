@@ -265,13 +265,18 @@ def ddim_sample(
         x0_hat = predict_x0(x, t, eps_hat, schedule)
         if step in keep:
             trajectory[step] = (x.cpu(), x0_hat.cpu())
-        ab = float(schedule.alpha_bar[step])
+        alpha_bar = float(schedule.alpha_bar[step])
         if clip_x0:  # clip the predicted image, and make the noise estimate consistent with it
             x0_hat = x0_hat.clamp(-1, 1)
-            eps_hat = (x - math.sqrt(ab) * x0_hat) / math.sqrt(1 - ab)
-        ab_prev = float(schedule.alpha_bar[taus[i + 1]]) if i + 1 < len(taus) else 1.0
-        sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
-        x = math.sqrt(ab_prev) * x0_hat + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps_hat
+            eps_hat = (x - math.sqrt(alpha_bar) * x0_hat) / math.sqrt(1 - alpha_bar)
+        alpha_bar_prev = float(schedule.alpha_bar[taus[i + 1]]) if i + 1 < len(taus) else 1.0
+        sigma = eta * math.sqrt(
+            (1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)
+        )
+        x = (
+            math.sqrt(alpha_bar_prev) * x0_hat
+            + math.sqrt(max(1 - alpha_bar_prev - sigma**2, 0.0)) * eps_hat
+        )
         if sigma > 0:
             x = x + sigma * torch.randn(shape, generator=generator).to(device)
     return x, trajectory
@@ -365,7 +370,7 @@ def variational_bound(
 def gaussian_denoiser(mean: torch.Tensor, cov: torch.Tensor, schedule: Schedule) -> Model:
     """The exact optimal eps-predictor when the data are N(mean, cov) (d-dimensional points):
 
-        E[eps | x_t] = sqrt(1 - ab) (ab cov + (1 - ab) I)^{-1} (x_t - sqrt(ab) mean),  ab = alpha_bar_t.
+        E[eps | x_t] = sqrt(1 - alpha_bar_t) (alpha_bar_t cov + (1 - alpha_bar_t) I)^{-1} (x_t - sqrt(alpha_bar_t) mean).
 
     It minimises the simple loss, so it lets the samplers be checked without any training.
     """
@@ -373,10 +378,10 @@ def gaussian_denoiser(mean: torch.Tensor, cov: torch.Tensor, schedule: Schedule)
     eye = torch.eye(d, dtype=torch.float64)
 
     def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        ab = schedule.alpha_bar[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
-        precision = torch.linalg.inv(ab * cov.double() + (1 - ab) * eye)  # (B, d, d)
-        centred = x_t.double().cpu() - ab.sqrt().view(-1, 1) * mean.double()
-        out = (1 - ab).sqrt().view(-1, 1) * torch.einsum("bij,bj->bi", precision, centred)
+        alpha_bar = schedule.alpha_bar[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
+        precision = torch.linalg.inv(alpha_bar * cov.double() + (1 - alpha_bar) * eye)  # (B, d, d)
+        centred = x_t.double().cpu() - alpha_bar.sqrt().view(-1, 1) * mean.double()
+        out = (1 - alpha_bar).sqrt().view(-1, 1) * torch.einsum("bij,bj->bi", precision, centred)
         return out.to(x_t.dtype).to(x_t.device)
 
     return model
@@ -392,10 +397,17 @@ def drop_labels(
     return torch.where(drop, torch.full_like(y, null_label), y)
 
 
+def combine_guidance(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Tensor:
+    """Classifier-free guidance on two predictions of the same shape (Ho & Salimans 2022, Eq. 6):
+    eps_tilde = (1 + w) eps_cond - w eps_uncond. w = 0 is the plain conditional model."""
+    return (1 + w) * eps_cond - w * eps_uncond
+
+
 def guided_eps(
     model, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, w: float, null_label: int
 ) -> torch.Tensor:
-    """The classifier-free guided prediction (Ho & Salimans 2022, Eq. 6):
+    """The classifier-free guided prediction (Ho & Salimans 2022, Eq. 6), both predictions from
+    one call of the network, combined by ``combine_guidance``:
 
         eps_tilde = (1 + w) eps_theta(x_t, t, y) - w eps_theta(x_t, t, no label).
 
@@ -408,7 +420,7 @@ def guided_eps(
         torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, null_label)])
     )
     conditional, unconditional = both.chunk(2)
-    return (1 + w) * conditional - w * unconditional
+    return combine_guidance(conditional, unconditional, w)
 
 
 def gaussian_mixture_denoiser(
@@ -416,7 +428,8 @@ def gaussian_mixture_denoiser(
 ) -> Model:
     """The optimal eps-predictor for a mixture sum_k w_k N(means[k], cov) of d-dimensional points:
 
-        E[eps | x_t] = sum_k r_k(x_t) E_k[eps | x_t],  r_k proportional to w_k N(x_t; sqrt(ab) mu_k, ab cov + (1 - ab) I),
+        E[eps | x_t] = sum_k r_k(x_t) E_k[eps | x_t],
+        r_k proportional to w_k N(x_t; sqrt(alpha_bar_t) mu_k, alpha_bar_t cov + (1 - alpha_bar_t) I),
 
     where E_k is ``gaussian_denoiser`` of component k. means (K, d), cov (d, d), weights (K,).
     """
@@ -424,13 +437,15 @@ def gaussian_mixture_denoiser(
     d = means.shape[1]
 
     def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        ab = schedule.alpha_bar[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
-        marginal_cov = ab * cov.double() + (1 - ab) * torch.eye(d, dtype=torch.float64)
+        alpha_bar = schedule.alpha_bar[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
+        marginal_cov = alpha_bar * cov.double() + (1 - alpha_bar) * torch.eye(
+            d, dtype=torch.float64
+        )
         log_r = (
             torch.stack(
                 [
                     torch.distributions.MultivariateNormal(
-                        ab.sqrt().view(-1, 1) * m.double(), marginal_cov
+                        alpha_bar.sqrt().view(-1, 1) * m.double(), marginal_cov
                     ).log_prob(x_t.double().cpu())
                     for m in means
                 ],

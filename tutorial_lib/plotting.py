@@ -1,4 +1,6 @@
-"""Pictures: image grids, loss curves, 2-D scatter and density plots, animations.
+"""Pictures: image grids, loss curves, 2-D scatter and density plots.
+
+The step-by-step explorers and their GIF animations are in ``tutorial_lib.widgets``.
 
 Images are always tensors (N, C, H, W) in [-1, 1], as ``tutorial_lib.data``
 returns them; grids are made by ``torchvision.utils.make_grid``.
@@ -16,7 +18,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib import animation
 from torchvision.utils import make_grid, save_image
 
 
@@ -134,45 +135,3 @@ def density_2d(
     if title:
         ax.set_title(title)
     return ax
-
-
-def animate(
-    frames: Sequence[torch.Tensor],
-    titles: Sequence[str] | None = None,
-    interval: int = 200,
-    nrow: int | None = None,
-    lim: float = 3.0,
-) -> animation.FuncAnimation:
-    """Animate a sequence of frames: image batches (N, C, H, W) or point clouds (N, 2).
-
-    Returns a ``FuncAnimation``; show it in a notebook with
-    ``IPython.display.HTML(anim.to_jshtml())`` or save it with ``save_animation``.
-    """
-    if len(frames) == 0:
-        raise ValueError("animate needs at least one frame")
-    images = frames[0].ndim == 4
-    fig, ax = plt.subplots(figsize=(4, 4))
-    plt.close(fig)  # shown by the animation, not as a still figure
-
-    def draw(i):
-        ax.clear()
-        if images:
-            show_images(frames[i], nrow=nrow, ax=ax)
-        else:
-            scatter_2d(frames[i], ax=ax, lim=lim)
-        ax.set_title(titles[i] if titles else f"frame {i}")
-
-    return animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval)
-
-
-def save_animation(anim: animation.FuncAnimation, path: str | os.PathLike, fps: int = 5) -> Path:
-    """Save an animation as ``.gif`` (Pillow, ``fps`` frames a second) or ``.html`` (self-contained player)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".gif":
-        anim.save(path, writer=animation.PillowWriter(fps=fps))
-    elif path.suffix == ".html":
-        path.write_text(anim.to_jshtml(default_mode="once"))
-    else:
-        raise ValueError(f"cannot save an animation as {path.suffix!r}; use .gif or .html")
-    return path

@@ -13,7 +13,7 @@ front end without the widget picks the GIF. ``explorer.gif()`` returns its bytes
 ``explorer.shown`` holds the arrays now on screen, by panel, so that tests (and curious
 students) can read exactly what the picture shows.
 
-    ForwardProcess  x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps over t, per schedule (notebook 03)
+    ForwardProcess  x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps over t, per schedule (notebook 03)
     ReverseChain    x_t and the predicted x_0 along one stored DDPM or DDIM run (notebook 04)
     GANTraining     samples over D(x) (2-D) or a fixed-noise grid (images) per snapshot (notebook 01)
     LatentExplorer  the image decoded from a 2-D code z picked with two sliders (notebook 02)
@@ -35,7 +35,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .diffusion import Schedule
+from .diffusion import Schedule, q_sample
 from .plotting import image_grid
 
 DPI = 72
@@ -137,12 +137,13 @@ class Explorer:
 
 
 class ForwardProcess(Explorer):
-    """The forward process q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I) for t = 0..T.
+    """The forward process q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I), drawn with
+    the library's ``diffusion.q_sample``.
 
     image (C, H, W) and points (N, 2) are x_0; one fixed eps per pixel and per point is drawn
-    once, so moving t shows the same noise growing. t = 0 is the clean data; t >= 1 is the
-    library's index t - 1 (the paper's t). The third panel marks log10 SNR(t), with
-    SNR = abar_t / (1 - abar_t), on both schedules.
+    once, so moving t shows the same noise growing. The slider shows the paper's t = 0..T, with
+    t = 0 the clean data; the library's index is t - 1 (its t = 0 is the first noising step).
+    The third panel marks log10 SNR(t), with SNR = alpha_bar_t / (1 - alpha_bar_t), on both schedules.
     """
 
     name = "forward_process"
@@ -162,17 +163,17 @@ class ForwardProcess(Explorer):
             torch.randn(p0.shape, generator=g),
         )
         self.T = T
-        self.alpha_bar, self.images, self.points = {}, {}, {}
-        for kind in kinds:
-            ab = torch.cat([torch.ones(1, dtype=torch.float64), Schedule(T, kind).alpha_bar])
-            a, s = ab.sqrt().float(), (1 - ab).sqrt().float()
-            self.alpha_bar[kind] = ab  # (T + 1,), float64 so that the SNR near t = 0 stays exact
-            self.images[kind] = (
-                a.view(-1, 1, 1, 1) * x0 + s.view(-1, 1, 1, 1) * eps_image
-            )  # (T + 1, C, H, W)
-            self.points[kind] = (
-                a.view(-1, 1, 1) * p0 + s.view(-1, 1, 1) * eps_points
-            )  # (T + 1, N, 2)
+        self.schedules = {kind: Schedule(T, kind) for kind in kinds}
+        self.images, self.points = {}, {}
+        t = torch.arange(T)  # the library's steps 0..T-1, the slider's 1..T
+
+        def noised(x, eps, schedule):  # (T + 1, ...): x_0, then x_t for every step
+            frames = q_sample(x.expand(T, *x.shape), t, eps.expand(T, *eps.shape), schedule)
+            return torch.cat([x[None], frames])
+
+        for kind, schedule in self.schedules.items():
+            self.images[kind] = noised(x0, eps_image, schedule)  # (T + 1, C, H, W)
+            self.points[kind] = noised(p0, eps_points, schedule)  # (T + 1, N, 2)
         super().__init__(
             {
                 "t": widgets.IntSlider(
@@ -196,19 +197,19 @@ class ForwardProcess(Explorer):
         self.image_title = ax_image.set_title("")
         self.points_artist = ax_points.scatter(*self.points[first][0].T, s=2, alpha=0.5)
         ax_points.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", title="2-D data")
-        ts = np.arange(1, self.T + 1)
+        ts = np.arange(1, self.T + 1)  # the paper's t
         self.snr_lines = {}
-        for kind, ab in self.alpha_bar.items():
-            snr = (ab[1:] / (1 - ab[1:])).numpy()
+        for kind, schedule in self.schedules.items():
+            snr = (schedule.alpha_bar / (1 - schedule.alpha_bar)).numpy()
             (self.snr_lines[kind],) = self.ax_snr.plot(ts, np.log10(snr), label=kind)
         self.snr_marker = self.ax_snr.axvline(0, color="k", ls=":")
         (self.snr_dot,) = self.ax_snr.plot([], [], "o", color="k")
         self.ax_snr.set(xlabel="t", ylabel="log10 SNR(t)")
         self.ax_snr.legend(loc="upper right")
 
-    def draw(self, t: int, kind: str):
-        ab = self.alpha_bar[kind][t].item()
-        snr = ab / (1 - ab) if t > 0 else float("inf")
+    def draw(self, t: int, kind: str):  # t: the paper's t, shown on screen
+        alpha_bar = self.schedules[kind].alpha_bar[t - 1].item() if t > 0 else 1.0
+        snr = alpha_bar / (1 - alpha_bar) if t > 0 else float("inf")
         image, points = self.images[kind][t], self.points[kind][t]
         self.image_artist.set_data(_grid(image[None]))
         self.image_title.set_text(f"x_t, t = {t}" if t else "x_0 (t = 0)")
@@ -218,13 +219,13 @@ class ForwardProcess(Explorer):
             line.set_alpha(1 if k == kind else 0.4)
         self.snr_marker.set_xdata([max(t, 1)] * 2)
         self.snr_dot.set_data([t], [np.log10(snr)] if t else [np.nan])
-        self.ax_snr.set_title(f"{kind}: abar_t = {ab:.4f}, SNR = {snr:.3g}")
+        self.ax_snr.set_title(f"{kind}: alpha_bar_t = {alpha_bar:.4f}, SNR = {snr:.3g}")
         self.shown = {
             "t": t,
             "kind": kind,
             "image": image,
             "points": points,
-            "alpha_bar": ab,
+            "alpha_bar": alpha_bar,
             "snr": snr,
         }
 
