@@ -29,7 +29,7 @@ course: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=15 $(PYTEST_ARGS)
 
-# Developers: the library's tests alone, without the notebooks, autograding and the browser (about 3 minutes).
+# Developers: the library's tests alone, without the notebooks, autograding and the browser.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/test_classroom.py --ignore=tests/test_browser.py --durations=10 $(PYTEST_ARGS)
 
