@@ -19,9 +19,12 @@ SANITIZE = NOTEBOOKS[0].parent / "nbval_sanitize.cfg"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 
 
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
 def code_cells(path: Path) -> list[str]:
-    cells = json.loads(path.read_text())["cells"]
-    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return ["".join(c["source"]) for c in cells(path) if c["cell_type"] == "code"]
 
 
 def sanitize(text: str) -> str:
@@ -44,9 +47,8 @@ def sanitize(text: str) -> str:
 )
 def test_a_timing_of_another_width_sanitizes_to_the_same_line(before, after):
     assert sanitize(before) == sanitize(after)
-    assert (
-        "2.62" in sanitize(before) or "2.62" not in before
-    )  # the result next to a timing stays checked
+    after_timing = before.split("(wall)")[1]
+    assert sanitize(before).endswith(after_timing)  # what follows a timing stays checked
 
 
 def test_the_sanitizer_leaves_results_alone():
@@ -88,8 +90,7 @@ def test_every_skipped_output_is_guarded_by_a_claim(path):
 def test_every_seed_comes_from_the_parameters_cell(path):
     """SEED is set once, in the parameters cell; every generator is seeded from it, so a rerun on
     the same machine repeats every output. Hidden tests draw from their own fixed generator."""
-    cells = json.loads(path.read_text())["cells"]
-    parameters = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    parameters = [c for c in cells(path) if "parameters" in c["metadata"].get("tags", [])]
     assert len(parameters) == 1 and re.search(
         r"^SEED = \d+", "".join(parameters[0]["source"]), re.M
     )
