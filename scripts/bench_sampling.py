@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tutorial_lib import diffusion, gan, metrics, vae  # noqa: E402
+from tutorial_lib import families, metrics  # noqa: E402
 from tutorial_lib.data import load_dataset  # noqa: E402
 from tutorial_lib.utils import get_device, load_checkpoint  # noqa: E402
 
@@ -33,33 +33,30 @@ def main() -> None:
     runs = {
         name: load_checkpoint(folder / name) for name in ("gan", "vae", "ddpm", "ddpm-conditional")
     }
-    G, _, gan_cfg = gan.from_checkpoint(runs["gan"])
-    vae_model, _ = vae.from_checkpoint(runs["vae"])
-    ddpm, ddpm_cfg = diffusion.from_checkpoint(runs["ddpm"])
-    cddpm, cddpm_cfg = diffusion.from_checkpoint(runs["ddpm-conditional"])
-    G, vae_model, ddpm, cddpm = (m.to(device) for m in (G, vae_model, ddpm, cddpm))
-    labels = torch.arange(n) % cddpm_cfg.num_classes
+    models = {}  # name -> (family, model on device, config)
+    for name, checkpoint in runs.items():
+        family = families.get(checkpoint["kind"])
+        model, cfg = family.from_checkpoint(checkpoint)
+        models[name] = (family, model.to(device), cfg)
     test = load_dataset("digits", split="test")
 
-    def g():
-        return torch.Generator().manual_seed(0)
+    def draw(name, **options):
+        family, model, cfg = models[name]
+        return family.sample(model, cfg, n, torch.Generator().manual_seed(0), device, **options)
 
+    labels = torch.arange(n) % models["ddpm-conditional"][2].num_classes
+    ddim = dict(sampler="ddim", steps=50)
     jobs = [
-        (f"GAN, {n} samples", lambda: gan.sample(G, n, gan_cfg.z_dim, g(), device)),
-        (f"VAE, {n} samples", lambda: vae.sample(vae_model, n, g(), device)),
-        (
-            f"DDPM, DDIM 50 steps, {n} samples",
-            lambda: diffusion.sample(ddpm, ddpm_cfg, n, "ddim", 50, g(), device),
-        ),
+        (f"GAN, {n} samples", lambda: draw("gan")),
+        (f"VAE, {n} samples", lambda: draw("vae")),
+        (f"DDPM, DDIM 50 steps, {n} samples", lambda: draw("ddpm", **ddim)),
         (
             f"conditional DDPM, w = 2, DDIM 50, {n} samples",
-            lambda: diffusion.sample(
-                cddpm, cddpm_cfg, n, "ddim", 50, g(), device, labels=labels, guidance=2.0
-            ),
+            lambda: draw("ddpm-conditional", labels=labels, guidance=2.0, **ddim),
         ),
         (
             f"DDPM, full chain 1000 steps, {n} samples",
-            lambda: diffusion.sample(ddpm, ddpm_cfg, n, "ddpm", None, g(), device, progress=True),
+            lambda: draw("ddpm", sampler="ddpm", progress=True),
         ),
         (
             f"VAE -ELBO and IWAE (K=500), {len(test)} test images",
@@ -67,7 +64,9 @@ def main() -> None:
         ),
         (
             f"DDPM bound, 1000 terms, {len(test)} test images",
-            lambda: metrics.likelihood(runs["ddpm"], test.images, g(), device, progress=True),
+            lambda: metrics.likelihood(
+                runs["ddpm"], test.images, torch.Generator().manual_seed(0), device, progress=True
+            ),
         ),
     ]
     rows = []

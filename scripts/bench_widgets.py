@@ -20,7 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tutorial_lib import diffusion, vae, widgets  # noqa: E402
+from tutorial_lib import ddpm, diffusion, vae, widgets  # noqa: E402
 from tutorial_lib.data import load_dataset  # noqa: E402
 from tutorial_lib.toy import make_toy  # noqa: E402
 from tutorial_lib.utils import load_checkpoint, shipped_checkpoints  # noqa: E402
@@ -37,15 +37,15 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     data = load_dataset("digits", split="train")
     folder = shipped_checkpoints()
-    ddpm, ddpm_cfg = diffusion.from_checkpoint(load_checkpoint(folder / "ddpm-small"))
-    cddpm, cddpm_cfg = diffusion.from_checkpoint(load_checkpoint(folder / "ddpm-conditional-small"))
+    model, ddpm_cfg = ddpm.from_checkpoint(load_checkpoint(folder / "ddpm-small"))
+    cddpm, cddpm_cfg = ddpm.from_checkpoint(load_checkpoint(folder / "ddpm-conditional-small"))
     schedule = diffusion.Schedule(ddpm_cfg.T, ddpm_cfg.schedule)
     ring = make_toy("ring")
     vae2 = vae.VAE(vae.VAEConfig(z_dim=2))  # untrained: decoding costs the same
 
     def chain():
         _, trajectory = diffusion.ddpm_sample(
-            ddpm, (100, *data.shape), schedule, g, clip_x0=True, keep=(999, *range(0, 1000, 10))
+            model, (100, *data.shape), schedule, g, clip_x0=True, keep=(999, *range(0, 1000, 10))
         )
         return widgets.ReverseChain(trajectory, n=16)
 

@@ -27,11 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tutorial_lib import families  # noqa: E402
 from tutorial_lib.cli import main  # noqa: E402
+from tutorial_lib.data import load_dataset  # noqa: E402
+from tutorial_lib.utils import load_checkpoint  # noqa: E402
 
 FOLDER = ROOT / "checkpoints"
 SEED = 0
 N_SAMPLES = 300
+WITH_BOUNDS = ("vae", "ddpm")  # the checkpoints whose likelihood bounds the manifest records
 RUNS = {  # name: (train arguments, sample arguments)
     "classifier": (["train", "classifier", "--dataset", "digits"], None),
     "gan": (["train", "gan", "--dataset", "digits"], []),
@@ -69,56 +73,35 @@ def sha256(path: Path) -> str:
 
 
 def sample_metrics(name: str, sample_args: list[str], folder: Path = FOLDER) -> dict:
-    """Draw the manifest's samples from a shipped checkpoint and measure them with the shipped classifier."""
+    """Draw the manifest's samples from a shipped checkpoint and measure them with the shipped
+    classifier, and the likelihood bounds where the checkpoint's family defines them."""
+    kind = load_checkpoint(folder / name)["kind"]
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.npz"
-        run = [
-            "sample",
-            str(folder / name),
-            "--n",
-            str(N_SAMPLES),
-            "--seed",
-            str(SEED),
-            "--device",
-            "cpu",
-            *sample_args,
-            "--out",
-            str(samples),
-        ]
-        if main(run) != 0:
+        run = ["sample", str(folder / name), "--n", str(N_SAMPLES), "--seed", str(SEED)]
+        if main([*run, "--device", "cpu", *sample_args, "--out", str(samples)]) != 0:
             raise RuntimeError(f"sampling {name} failed")
+        evaluate = ["evaluate", str(samples), "--dataset", "digits", "--device", "cpu", "--json"]
+        evaluate += ["--classifier", str(folder / "classifier")]
+        if kind in families.with_likelihood() and name in WITH_BOUNDS:
+            evaluate += ["--model", str(folder / name)]
         out = StringIO()
         with redirect_stdout(out):
-            code = main(
-                [
-                    "evaluate",
-                    str(samples),
-                    "--dataset",
-                    "digits",
-                    "--classifier",
-                    str(folder / "classifier"),
-                    "--device",
-                    "cpu",
-                    "--json",
-                    *(["--model", str(folder / name)] if name in ("vae", "ddpm") else []),
-                ]
-            )
-        if code != 0:
-            raise RuntimeError(f"evaluating {name} failed")
+            if main(evaluate) != 0:
+                raise RuntimeError(f"evaluating {name} failed")
     result = json.loads(out.getvalue())
     return {k: v for k, v in result.items() if isinstance(v, float)}
 
 
-def classifier_accuracy(folder: Path = FOLDER) -> float:
-    from tutorial_lib import metrics
-    from tutorial_lib.data import load_dataset
-    from tutorial_lib.utils import load_checkpoint
-
-    model = metrics.from_checkpoint(
-        load_checkpoint(folder / "classifier" / "checkpoint.pt", kind="classifier")
-    )
-    test = load_dataset("digits", split="test")
-    return metrics.accuracy(model, test.images, test.labels)
+def measure(name: str, entry: dict, folder: Path = FOLDER) -> dict:
+    """The manifest's metrics of one checkpoint: the family's report on the test split (the
+    classifier's accuracy), or the metrics of its samples."""
+    checkpoint = load_checkpoint(folder / name)
+    family = families.get(checkpoint["kind"])
+    if not hasattr(family, "sample"):
+        model, cfg = family.from_checkpoint(checkpoint)
+        return family.report(model, cfg, load_dataset("digits", split="test"))
+    return sample_metrics(name, entry["sample_args"], folder)
 
 
 def build(retrain: bool = True, only: list[str] | None = None) -> dict:
@@ -151,11 +134,9 @@ def build(retrain: bool = True, only: list[str] | None = None) -> dict:
             "bytes": path.stat().st_size,
             "train_seconds": seconds,
         }
-        if sample_args is None:
-            entry["metrics"] = {"held_out_accuracy": classifier_accuracy()}
-        else:
+        if sample_args is not None:
             entry["sample_args"] = sample_args
-            entry["metrics"] = sample_metrics(name, sample_args)
+        entry["metrics"] = measure(name, entry)
         manifest["checkpoints"][name] = entry
         print(json.dumps({name: entry}, indent=1), flush=True)
     (FOLDER / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

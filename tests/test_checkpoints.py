@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tutorial_lib import families
 from tutorial_lib.utils import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,15 +19,9 @@ spec.loader.exec_module(make_checkpoints)
 
 
 def test_manifest_lists_every_family():
-    assert set(MANIFEST["checkpoints"]) == {
-        "classifier",
-        "gan",
-        "vae",
-        "ddpm",
-        "ddpm-conditional",
-        "ddpm-small",
-        "ddpm-conditional-small",
-    }
+    assert set(MANIFEST["checkpoints"]) == set(make_checkpoints.RUNS)
+    kinds = {load_checkpoint(ROOT / e["file"])["kind"] for e in MANIFEST["checkpoints"].values()}
+    assert kinds == set(families.names())  # every family ships a trained checkpoint
     total = sum(e["bytes"] for e in MANIFEST["checkpoints"].values())
     assert total < 8e6  # "a few MB"
 
@@ -38,12 +33,8 @@ def test_shipped_checkpoint_reproduces_its_manifest(name):
     assert make_checkpoints.sha256(path) == entry["sha256"], (
         f"{path} differs from the manifest; rerun make_checkpoints.py"
     )
-    kind = "ddpm" if name.startswith("ddpm") else name
-    assert load_checkpoint(path, kind=kind)["extra"]["dataset"] == "digits"
-    if name == "classifier":
-        measured = {"held_out_accuracy": make_checkpoints.classifier_accuracy()}
-    else:
-        measured = make_checkpoints.sample_metrics(name, entry["sample_args"])
+    assert load_checkpoint(path)["extra"]["dataset"] == "digits"
+    measured = make_checkpoints.measure(name, entry)
     for key, expected in entry["metrics"].items():
         assert measured[key] == pytest.approx(expected, rel=0.02, abs=0.01), key
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from tutorial_lib import ddpm, nets, toy
 from tutorial_lib import diffusion as dif
-from tutorial_lib import nets
 from tutorial_lib.cli import main
 from tutorial_lib.utils import CourseError
 
@@ -73,7 +73,7 @@ def test_analytic_denoiser_minimises_the_simple_loss():
     x0 = MEAN + torch.randn(n, 2, generator=g) @ torch.linalg.cholesky(COV).T
     t = torch.randint(0, 1000, (n,), generator=g)
     eps = torch.randn(n, 2, generator=g)
-    best = dif.gaussian_denoiser(MEAN, COV, s)
+    best = toy.gaussian_denoiser(MEAN, COV, s)
     loss = dif.simple_loss(best, x0, s, t, eps).item()
     for perturbed in (
         lambda x, t: 1.05 * best(x, t),
@@ -86,7 +86,7 @@ def test_analytic_denoiser_minimises_the_simple_loss():
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_samplers_reproduce_the_data_distribution(sampler):
     s = dif.Schedule(1000)
-    model = dif.gaussian_denoiser(MEAN, COV, s)
+    model = toy.gaussian_denoiser(MEAN, COV, s)
     g = torch.Generator().manual_seed(1)
     n = 4000
     if sampler == "ddpm":
@@ -100,7 +100,7 @@ def test_samplers_reproduce_the_data_distribution(sampler):
 
 def test_sampler_trajectories_keep_the_asked_steps():
     s = dif.Schedule(100)
-    model = dif.gaussian_denoiser(MEAN, COV, s)
+    model = toy.gaussian_denoiser(MEAN, COV, s)
     x, traj = dif.ddpm_sample(model, (8, 2), s, keep=(99, 50, 0))
     assert sorted(traj) == [0, 50, 99] and traj[99][0].shape == (8, 2)
     assert traj[0][0].shape == x.shape
@@ -130,7 +130,7 @@ def test_ddim_with_eta_one_over_all_steps_is_ddpm_with_beta_tilde():
     """Song et al. 2021, Sec. 4.1: DDIM with eta = 1 on every step is the DDPM sampler with
     sigma_t^2 = beta_tilde_t. Same noise (the same generator), same result."""
     s = dif.Schedule(100)
-    model = dif.gaussian_denoiser(MEAN, COV, s)
+    model = toy.gaussian_denoiser(MEAN, COV, s)
     ddpm, _ = dif.ddpm_sample(
         model, (64, 2), s, torch.Generator().manual_seed(3), variance="beta_tilde"
     )
@@ -237,7 +237,7 @@ def test_discretized_likelihood_is_a_distribution_over_the_levels():
     levels = 5
     grid = torch.linspace(-1, 1, levels).view(levels, 1)  # every level, as a (5, 1) batch
     for mean, std in [(0.1, 0.3), (-0.9, 0.05), (2.0, 1.0)]:
-        p = dif.discretized_gaussian_log_likelihood(
+        p = ddpm.discretized_gaussian_log_likelihood(
             grid, torch.full_like(grid, mean), torch.tensor(std), levels
         ).exp()
         assert p.sum().item() == pytest.approx(1.0, abs=1e-9)
@@ -253,16 +253,16 @@ def test_bound_of_the_exact_denoiser_is_tight_on_two_point_data():
     s = dif.Schedule(1000, "linear")
     n = 4000
     x0 = (torch.randint(0, 2, (n, 1), generator=torch.Generator().manual_seed(0)) * 2 - 1).float()
-    exact = dif.gaussian_mixture_denoiser(*TWO_POINTS, s)
+    exact = toy.gaussian_mixture_denoiser(*TWO_POINTS, s)
     g = torch.Generator().manual_seed(1)
-    total = dif.variational_bound(exact, x0, s, levels=2, variance="beta_tilde", generator=g)[
+    total = ddpm.variational_bound(exact, x0, s, levels=2, variance="beta_tilde", generator=g)[
         "total"
     ]
     se = total.std().item() / math.sqrt(n)
     assert math.log(2) - 3 * se <= total.mean().item() <= math.log(2) + 0.015
     # a denoiser with the right mean and variance but the wrong shape (a Gaussian) is looser
-    gaussian = dif.gaussian_denoiser(torch.zeros(1), torch.ones(1, 1), s)
-    worse = dif.variational_bound(gaussian, x0, s, levels=2, variance="beta_tilde", generator=g)
+    gaussian = toy.gaussian_denoiser(torch.zeros(1), torch.ones(1, 1), s)
+    worse = ddpm.variational_bound(gaussian, x0, s, levels=2, variance="beta_tilde", generator=g)
     assert worse["total"].mean().item() > math.log(2) + 0.1
 
 
@@ -272,10 +272,10 @@ def test_bound_terms_on_a_point_mass_match_closed_forms():
     (r - 1 - log r) / 2 per dimension with variance beta, r = beta_tilde / beta."""
     s, c, d = dif.Schedule(1000, "linear"), 0.5, 3
     x0 = torch.full((50, d), c)
-    exact = dif.gaussian_denoiser(torch.full((d,), c), torch.zeros(d, d), s)
-    tilde = dif.variational_bound(exact, x0, s, levels=5, variance="beta_tilde")
+    exact = toy.gaussian_denoiser(torch.full((d,), c), torch.zeros(d, d), s)
+    tilde = ddpm.variational_bound(exact, x0, s, levels=5, variance="beta_tilde")
     assert tilde["diffusion"].abs().max().item() < 1e-9
-    beta = dif.variational_bound(exact, x0, s, levels=5, variance="beta")
+    beta = ddpm.variational_bound(exact, x0, s, levels=5, variance="beta")
     r = s.beta_tilde[1:] / s.beta[1:]
     assert beta["diffusion"][0].item() == pytest.approx(
         d * 0.5 * (r - 1 - r.log()).sum().item(), rel=1e-9
@@ -285,4 +285,4 @@ def test_bound_terms_on_a_point_mass_match_closed_forms():
     assert beta["prior"][0].item() == pytest.approx(d * prior, rel=1e-9)
     assert beta["decoder"].max().item() < 1e-9  # the level is 0.5 wide, the decoder's std 0.01
     with pytest.raises(CourseError, match="beta or beta_tilde"):
-        dif.variational_bound(exact, x0, s, variance="large")
+        ddpm.variational_bound(exact, x0, s, variance="large")

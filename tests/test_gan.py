@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import distributions as D
 
-from tutorial_lib import gan
+from tutorial_lib import gan, nets
 from tutorial_lib.cli import main
 from tutorial_lib.toy import RingOfGaussians
 from tutorial_lib.utils import CourseError
@@ -24,7 +24,7 @@ def test_optimal_discriminator_formula():
 def test_trained_discriminator_reaches_the_optimum():
     """Freeze G (its density is P_G), train D with d_loss, compare with D* = p / (p + q)."""
     torch.manual_seed(0)
-    net = gan.mlp(1, 1, 32)
+    net = nets.mlp(1, 1, 32)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     for _ in range(1500):
         real, fake = P_DATA.sample((512, 1)), P_G.sample((512, 1))
@@ -109,12 +109,12 @@ def test_mode_coverage_on_constructed_sets():
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 16, 16), (2,)])
 def test_networks_shapes(shape):
     cfg = gan.GANConfig(image_shape=shape, z_dim=8)
-    G, Dnet = gan.build_gan(cfg)
-    x = gan.sample(G, 5, 8)
+    pair = gan.build(cfg)
+    x = gan.sample(pair, cfg, 5)
     assert x.shape == (5, *shape)
     if len(shape) == 3:
         assert x.min() >= -1 and x.max() <= 1
-    assert Dnet(x).shape == (5,)
+    assert pair.D(x).shape == (5,)
 
 
 def test_config_rejects_bad_values():
@@ -137,7 +137,7 @@ def test_remedy_covers_the_ring():
     G, _, history, _ = gan.train_gan(
         points, cfg, progress=False, generator=torch.Generator().manual_seed(0)
     )
-    modes, quality = gan.mode_coverage(gan.sample(G, 2000, cfg.z_dim), ring.modes, ring.std)
+    modes, quality = gan.mode_coverage(gan.sample(G, cfg, 2000), ring.modes, ring.std)
     assert modes >= 6 and quality > 0.1
     assert len(history["loss D"]) == 2000
 
@@ -163,7 +163,7 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["sample", str(run), "--n", "0"]) == 2
     assert "--n must be at least 1" in capsys.readouterr().err
     assert main(["train", "gan", "--out", str(run), "--steps", "0"]) == 2
-    assert "--steps must be positive" in capsys.readouterr().err
+    assert "steps must be positive" in capsys.readouterr().err
     assert main(["train", "gan", "--dataset", "nope", "--out", str(run)]) == 2
     assert "choose one of digits, mnist, fashion-mnist" in capsys.readouterr().err
     (run / "checkpoint.pt").write_bytes(b"garbage")

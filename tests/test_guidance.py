@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from tutorial_lib import ddpm, metrics, toy
 from tutorial_lib import diffusion as dif
-from tutorial_lib import metrics
 from tutorial_lib.cli import main, parse_labels
 from tutorial_lib.utils import CourseError
 
@@ -46,8 +46,8 @@ COV = torch.eye(2)
 def guided_fraction(w, n=3000, seed=0):
     """Guided DDIM samples for class 0 of a two-Gaussian mixture, with the exact denoisers; fraction in class 0's half-plane."""
     s = dif.Schedule(1000)
-    conditional = [dif.gaussian_denoiser(m, COV, s) for m in MEANS]
-    unconditional = dif.gaussian_mixture_denoiser(MEANS, COV, torch.tensor([0.5, 0.5]), s)
+    conditional = [toy.gaussian_denoiser(m, COV, s) for m in MEANS]
+    unconditional = toy.gaussian_mixture_denoiser(MEANS, COV, torch.tensor([0.5, 0.5]), s)
 
     def model(x, t, y):
         out = unconditional(x, t)
@@ -68,7 +68,7 @@ def guided_fraction(w, n=3000, seed=0):
 
 def test_mixture_denoiser_is_the_average_of_the_components():
     s = dif.Schedule(1000)
-    mixture = dif.gaussian_mixture_denoiser(MEANS, COV, torch.tensor([0.5, 0.5]), s)
+    mixture = toy.gaussian_mixture_denoiser(MEANS, COV, torch.tensor([0.5, 0.5]), s)
     x, _ = dif.ddpm_sample(mixture, (4000, 2), s, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(x.mean(0), torch.zeros(2), atol=0.06)
     assert abs(torch.cov(x.T)[0, 0].item() - 1.25) < 0.1  # variance of the mixture: 1 + 0.5^2
@@ -170,9 +170,9 @@ def test_conditional_cli(tmp_path, capsys):
 
 
 def test_conditional_training_needs_labels():
-    cfg = dif.DDPMConfig(num_classes=10, steps=1, width=8)
+    cfg = ddpm.DDPMConfig(num_classes=10, steps=1, width=8)
     with pytest.raises(CourseError, match="needs labels"):
-        dif.train_ddpm(torch.zeros(4, 1, 8, 8), cfg, progress=False)
+        ddpm.train_ddpm(torch.zeros(4, 1, 8, 8), cfg, progress=False)
 
 
 def test_classifier_learns_digits_and_diversity():

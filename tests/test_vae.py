@@ -124,7 +124,7 @@ def test_training_reduces_the_loss_and_shapes(small_vae):
     terms = vae.elbo(model, x)
     assert all(t.shape == (50,) for t in terms.values())
     torch.testing.assert_close(terms["elbo"], terms["reconstruction"] - terms["kl"])
-    s = vae.sample(model, 7, torch.Generator().manual_seed(0))
+    s = vae.sample(model, model.cfg, 7, torch.Generator().manual_seed(0))
     assert s.shape == (7, 1, 8, 8)
     levels = vae.to_levels(s, 17)
     torch.testing.assert_close(from_levels(levels, 17), s)  # samples sit on the 17 grey levels
@@ -149,7 +149,7 @@ def test_cli_round_trip(tmp_path, capsys):
     with np.load(tmp_path / "s.npz") as f:
         assert f["images"].shape == (9, 8, 8) and f["images"].dtype == np.uint8
     assert main(["train", "vae", "--out", str(run), "--z-dim", "0"]) == 2
-    assert "--z-dim must be positive" in capsys.readouterr().err
+    assert "z_dim must be positive" in capsys.readouterr().err
 
 
 def test_iwae_is_exact_when_q_is_the_posterior():
@@ -176,7 +176,7 @@ def test_conditional_vae():
     cfg = vae.VAEConfig(num_classes=10, steps=5)
     model, _ = vae.train_vae(data.images, cfg, progress=False, labels=data.labels)
     labels = torch.tensor([3, 3, 7])
-    assert vae.sample(model, 3, labels=labels).shape == (3, 1, 8, 8)
+    assert vae.sample(model, cfg, 3, labels=labels).shape == (3, 1, 8, 8)
     assert model.decode_mean(torch.zeros(3, 16), labels).shape == (3, 1, 8, 8)
     with pytest.raises(CourseError, match="pass the labels y"):
         model.encode(data.images[:2])

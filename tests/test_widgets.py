@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tutorial_lib import diffusion, widgets
+from tutorial_lib import ddpm, diffusion, widgets
 from tutorial_lib.data import load_dataset
 from tutorial_lib.toy import make_toy
 
@@ -168,7 +168,7 @@ def test_guidance_shows_the_chosen_class_and_scale():
 
 
 def test_guidance_from_model_uses_the_same_noise_for_every_scale():
-    cfg = diffusion.DDPMConfig(num_classes=10)
+    cfg = ddpm.DDPMConfig(num_classes=10)
     model = lambda x, t, y: torch.zeros_like(x)  # noqa: E731  ignores the label, so w changes nothing
     explorer = widgets.Guidance.from_model(model, cfg, [0.0, 2.0], n=2, steps=5)
     assert explorer.samples.shape == (10, 2, 2, 1, 8, 8)

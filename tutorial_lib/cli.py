@@ -1,8 +1,9 @@
 """The command line: ``python -m tutorial_lib <command>``.
 
-The subcommands that read a data set (``show``, ``train``) share the options
-``--dataset``, ``--data-root``, ``--split``, ``--device`` and ``--seed``; ``sample`` and
-``evaluate`` read a run folder or a samples file instead. Errors in the user's input,
+``show`` and ``train`` share the options ``--dataset``, ``--data-root``, ``--no-download``,
+``--split``, ``--device`` and ``--seed``; ``evaluate`` takes all but ``--split`` (it reads
+both), ``sample`` only ``--device`` and ``--seed``. ``train NAME`` exists for every family in
+``families``, with that family's options. Errors in the user's input,
 including an ``--out``, run folder or data path that cannot be created or read, print
 one line starting with ``error:`` and exit with status 2, with no traceback.
 
@@ -20,29 +21,29 @@ from . import __version__
 from .utils import CHECKPOINT_NAME, CourseError
 
 
-def shared_options() -> argparse.ArgumentParser:
-    """The options every data- or model-facing subcommand takes."""
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument(
+def option_groups() -> tuple[argparse.ArgumentParser, ...]:
+    """The shared options, as parent parsers: (data set, split, device and seed)."""
+    data, split, run = (argparse.ArgumentParser(add_help=False) for _ in range(3))
+    data.add_argument(
         "--dataset",
         default="digits",
         help="digits (default, offline), mnist, fashion-mnist, or a path to an .npz file",
     )
-    p.add_argument(
+    data.add_argument(
         "--data-root",
         default=None,
         help="folder with MNIST / Fashion-MNIST raw IDX files (default: $TUTORIAL_LIB_DATA "
         "or ~/.cache/tutorial_lib)",
     )
-    p.add_argument(
-        "--split", default="train", help="train (default), test; digits also val and all"
-    )
-    p.add_argument(
+    data.add_argument(
         "--no-download", action="store_true", help="never download; read --data-root only"
     )
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    return p
+    split.add_argument(
+        "--split", default="train", help="train (default), test; digits also val and all"
+    )
+    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    return data, split, run
 
 
 def cmd_datasets(args) -> int:
@@ -91,130 +92,33 @@ def _load_data(args, split: str | None = None):
     )
 
 
-def _positive(name: str, value) -> None:
-    if value is not None and value <= 0:
-        raise CourseError(f"{name} must be positive, got {value}")
+def add_family(families, common, name: str):
+    """The subcommand ``train NAME``: the shared options, --out, and the family's OPTIONS, each
+    with its type and default read from the family's Config."""
+    import inspect
+    from dataclasses import MISSING, fields
 
+    from .families import get
 
-def _train_gan(args, data, device, generator):
-    from torch import nn
-
-    from . import gan
-
-    cfg = gan.GANConfig(
-        image_shape=data.shape,
-        **_overrides(args, "steps", "batch_size", "lr_g", "lr_d", "gp_weight", "g_loss"),
-    )
-    G, D, history, _ = gan.train_gan(data.images, cfg, device=device, generator=generator)
-    return nn.ModuleDict({"G": G, "D": D}), cfg, history
-
-
-def _train_vae(args, data, device, generator):
-    from . import vae
-
-    cfg = vae.VAEConfig(
-        image_shape=data.shape,
-        levels=data.levels,
-        **_overrides(args, "steps", "batch_size", "lr", "z_dim", "beta"),
-    )
-    model, history = vae.train_vae(data.images, cfg, device=device, generator=generator)
-    return model, cfg, history
-
-
-def _train_ddpm(args, data, device, generator):
-    from . import diffusion
-
-    options = _overrides(args, "steps", "batch_size", "lr", "width", "T", "schedule")
-    labels = None
-    if args.conditional:
-        if data.labels is None:
-            raise CourseError(
-                f"{data.name} has no labels, so a conditional model cannot be trained on it"
-            )
-        options["num_classes"], labels = len(data.classes), data.labels
-    cfg = diffusion.DDPMConfig(image_shape=data.shape, **options)
-    model, _, history = diffusion.train_ddpm(
-        data.images, cfg, device=device, generator=generator, labels=labels
-    )
-    return model, cfg, history
-
-
-def _train_classifier(args, data, device, generator):
-    from . import metrics
-
-    if data.labels is None:
-        raise CourseError(f"{data.name} has no labels, so no classifier can be trained on it")
-    steps = args.steps or 1500
-    model = metrics.train_classifier(
-        data.images,
-        data.labels,
-        len(data.classes),
-        steps=steps,
-        batch_size=args.batch_size or 64,
-        generator=generator,
-        device=device,
-    )
-    cfg = {"image_shape": list(data.shape), "num_classes": len(data.classes), "steps": steps}
-    return model, cfg, {}
-
-
-TRAINERS = {
-    "gan": _train_gan,
-    "vae": _train_vae,
-    "ddpm": _train_ddpm,
-    "classifier": _train_classifier,
-}
-
-
-def _overrides(args, *names) -> dict:
-    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
-
-
-def _draw(
-    checkpoint: dict, n: int, generator, device, sampler=None, steps=None, labels=None, guidance=0.0
-):
-    """n samples (n, C, H, W) in [-1, 1] from any model family's checkpoint, and the labels (n,)
-    they were drawn for (every class in turn by default for a conditional DDPM; else None)."""
-    from . import diffusion, gan, vae
-
-    kind = checkpoint["kind"]
-    if kind == "ddpm":
-        model, cfg = diffusion.from_checkpoint(checkpoint)
-        if labels is None and cfg.num_classes > 0:  # by default, every class in turn
-            labels = torch_arange_mod(n, cfg.num_classes)
-        progress = n * (cfg.T if (sampler or "ddpm") == "ddpm" else (steps or 50)) > 20000
-        images = diffusion.sample(
-            model.to(device),
-            cfg,
-            n,
-            sampler or "ddpm",
-            steps,
-            generator,
-            device,
-            progress=progress,
-            labels=labels,
-            guidance=guidance,
+    family = get(name)
+    p = families.add_parser(name, parents=common, help=family.SUMMARY)
+    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
+    defaults = {f.name: f.default for f in fields(family.Config) if f.default is not MISSING}
+    for field, text in family.OPTIONS.items():
+        p.add_argument(
+            "--" + field.replace("_", "-"),
+            dest=field,
+            type=type(defaults[field]),
+            help=f"{text} (default {defaults[field]})",
         )
-        return images, labels
-    if sampler is not None or steps is not None or labels is not None or guidance:
-        raise CourseError(
-            f"--sampler, --steps, --labels and --guidance apply to diffusion models; "
-            f"this checkpoint holds a {kind!r} model"
+    if "conditional" in inspect.signature(family.config_for).parameters:
+        p.add_argument(
+            "--conditional",
+            action="store_true",
+            help="condition on the data's labels (a conditional model, notebook 05)",
         )
-    if kind == "gan":
-        G, _, cfg = gan.from_checkpoint(checkpoint)
-        return gan.sample(G.to(device), n, cfg.z_dim, generator, device), None
-    if kind == "vae":
-        model, _ = vae.from_checkpoint(checkpoint)
-        return vae.sample(model.to(device), n, generator, device), None
-    raise CourseError(f"the checkpoint holds a {kind!r} model, which `sample` does not know")
-
-
-def torch_arange_mod(n: int, k: int):
-    """Labels 0, 1, ..., k-1, 0, 1, ... for n samples: n spread evenly over k classes."""
-    import torch
-
-    return torch.arange(n) % k
+    p.set_defaults(func=cmd_train, options=list(family.OPTIONS))
+    return p
 
 
 def parse_labels(text: str):
@@ -234,90 +138,118 @@ def parse_labels(text: str):
     return sorted(labels)
 
 
+def draw(kind: str, model, cfg, n: int, generator, device, labels=None, **options):
+    """n samples (n, C, H, W) in [-1, 1] from a model of any family (its kind), and the labels (n,) they were
+    drawn for: every class in turn by default for a conditional model, else None.
+
+    options (sampler, steps, guidance) must be keywords of the family's ``sample``."""
+    import inspect
+
+    import torch
+
+    from .families import get, names
+
+    family = get(kind)
+
+    def takes(module, option: str) -> bool:
+        return option in inspect.signature(module.sample).parameters
+
+    for option, value in options.items():
+        if value is not None and not takes(family, option):
+            able = [n for n in names() if hasattr(get(n), "sample") and takes(get(n), option)]
+            raise CourseError(
+                f"--{option} applies to {' and '.join(able)} models; this checkpoint holds "
+                f"a {kind!r} model"
+            )
+    options = {k: v for k, v in options.items() if v is not None}
+    if getattr(cfg, "num_classes", 0) > 0 and labels is None:
+        labels = torch.arange(n) % cfg.num_classes
+    if labels is not None:
+        options["labels"] = labels
+    if takes(family, "progress"):
+        options["progress"] = True
+    return family.sample(model.to(device), cfg, n, generator, device, **options), labels
+
+
 def cmd_train(args) -> int:
     import time
-    from dataclasses import asdict
 
+    from .families import get
     from .plotting import save_images
     from .utils import get_device, load_checkpoint, save_checkpoint, seed_everything
 
-    for name in ("steps", "batch_size", "lr", "lr_g", "lr_d", "z_dim", "width", "T"):
-        _positive("--" + name.replace("_", "-"), getattr(args, name, None))
+    family = get(args.family)
     device = get_device(args.device)
     data = _load_data(args)
+    options = {k: getattr(args, k) for k in args.options if getattr(args, k) is not None}
+    if getattr(args, "conditional", False):
+        options["conditional"] = True
+    cfg = family.config_for(data, **options)  # bad options fail now, before any training
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)  # an unusable --out fails now, not after training
+    out.mkdir(parents=True, exist_ok=True)  # and so does an unusable --out
     generator = seed_everything(args.seed)
     print(
         f"training a {args.family.upper()} on {data.name} ({len(data)} images of "
         f"{'x'.join(map(str, data.shape))}) on {device}"
     )
     start = time.perf_counter()
-    model, cfg, history = TRAINERS[args.family](args, data, device, generator)
+    run = family.train(data, cfg, device, generator)
     seconds = time.perf_counter() - start
     extra = dict(
-        dataset=data.name, levels=data.levels, seed=args.seed, seconds=seconds, history=history
+        dataset=data.name, levels=data.levels, seed=args.seed, seconds=seconds, history=run.history
     )
-    config = cfg if isinstance(cfg, dict) else asdict(cfg)
-    path = save_checkpoint(out / CHECKPOINT_NAME, model, args.family, config, **extra)
-    if args.family == "classifier":
-        from .metrics import accuracy
-
+    path = save_checkpoint(out / CHECKPOINT_NAME, run.model, args.family, run.config, **extra)
+    model, cfg = family.from_checkpoint(load_checkpoint(path, kind=args.family))  # as saved
+    said = f"done in {seconds:.0f} s"
+    if hasattr(family, "report"):  # e.g. the classifier's accuracy on the held-out split
         held_out = _load_data(args, split="test")
-        acc = accuracy(model, held_out.images.to(device), held_out.labels.to(device))
-        print(
-            f"done in {seconds:.0f} s; held-out ({held_out.split} split) accuracy {acc:.1%}; saved {path}"
-        )
-        return 0
-    grid = save_images(
-        _draw(load_checkpoint(path), 100, generator, device)[0], out / "samples.png", nrow=10
-    )
-    print(f"done in {seconds:.0f} s; saved {path} and {grid}")
+        for key, value in family.report(model, cfg, held_out, device).items():
+            said += f"; {key.replace('_', ' ')} ({held_out.split} split) {value:.4g}"
+    said += f"; saved {path}"
+    if hasattr(family, "sample"):
+        images, _ = draw(args.family, model, cfg, 100, generator, device)
+        said += f" and {save_images(images, out / 'samples.png', nrow=10)}"
+    print(said)
     return 0
 
 
 def cmd_sample(args) -> int:
     import torch
 
-    from . import diffusion
     from .data import save_samples, to_uint8
+    from .families import get
     from .utils import get_device, load_checkpoint
 
     if args.n < 1:
         raise CourseError(f"--n must be at least 1, got {args.n}")
-    if args.sampler is not None and args.sampler not in diffusion.SAMPLERS:
-        raise CourseError(
-            f"unknown sampler {args.sampler!r}; choose one of {', '.join(diffusion.SAMPLERS)}"
-        )
     ckpt = load_checkpoint(args.run)
-    device = get_device(args.device)
-    conditional = ckpt["kind"] == "ddpm" and ckpt["config"].get("num_classes", 0) > 0
-    if (
-        (args.labels is not None or args.guidance is not None)
-        and ckpt["kind"] == "ddpm"
-        and not conditional
-    ):
-        raise CourseError(
-            "--labels and --guidance need a model trained with --conditional; this DDPM is unconditional"
-        )
+    family = get(ckpt["kind"])
+    if not hasattr(family, "sample"):
+        raise CourseError(f"a {ckpt['kind']} is not a generative model; there is nothing to sample")
+    model, cfg = family.from_checkpoint(ckpt)
     labels = None
+    if args.labels is not None or args.guidance is not None:
+        if getattr(cfg, "num_classes", 0) == 0:
+            raise CourseError(
+                f"--labels and --guidance need a model trained with --conditional; "
+                f"this {ckpt['kind']} model is unconditional"
+            )
     if args.labels is not None:
         classes = parse_labels(args.labels)
         if args.n < len(classes):
             raise CourseError(f"--n {args.n} is fewer than the {len(classes)} labels asked for")
         labels = torch.tensor(classes).repeat_interleave(-(-args.n // len(classes)))[: args.n]
-    guidance = args.guidance
-    if guidance is None:
-        guidance = diffusion.DEFAULT_GUIDANCE if conditional else 0.0
-    images, labels = _draw(
-        ckpt,
+    images, labels = draw(
+        ckpt["kind"],
+        model,
+        cfg,
         args.n,
         torch.Generator().manual_seed(args.seed),
-        device,
-        args.sampler,
-        args.steps,
+        get_device(args.device),
         labels,
-        guidance,
+        sampler=args.sampler,
+        steps=args.steps,
+        guidance=args.guidance,
     )
     out = save_samples(args.out, to_uint8(images, ckpt["extra"]["levels"]), labels)
     print(
@@ -352,14 +284,14 @@ def cmd_evaluate(args) -> int:
     generator = torch.Generator().manual_seed(args.seed)
     model = None if args.model is None else load_checkpoint(args.model)
     if model is not None:
-        metrics.check_has_likelihood(model["kind"])
+        metrics.likelihood_family(model["kind"])  # a GAN has none: say so before any work
         if model["extra"]["dataset"] != data.name:
             raise CourseError(
                 f"{args.model} was trained on {model['extra']['dataset']}, not {data.name}; "
                 f"pass --dataset {model['extra']['dataset']}"
             )
     if args.classifier:
-        classifier = metrics.from_checkpoint(load_checkpoint(args.classifier, kind="classifier"))
+        classifier, _ = metrics.from_checkpoint(load_checkpoint(args.classifier, kind="classifier"))
     else:
         print(
             f"training the course's classifier on {train.name} (seed {args.seed}); "
@@ -402,24 +334,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def add_family(families, common, name: str, help: str, steps: int, batch_size: int):
-    """A `train NAME` subcommand with the options every family shares."""
-    p = families.add_parser(name, parents=[common], help=help)
-    p.add_argument("--out", required=True, help="run folder for checkpoint.pt and samples.png")
-    p.add_argument("--steps", type=int, help=f"training steps (default {steps})")
-    p.add_argument("--batch-size", type=int, help=f"batch size (default {batch_size})")
-    p.set_defaults(func=cmd_train)
-    return p
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from .families import names
+
     parser = argparse.ArgumentParser(
         prog="python -m tutorial_lib",
         description="Deep generative models for images, built from scratch: the course's command line.",
     )
     parser.add_argument("--version", action="version", version=f"tutorial_lib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = shared_options()
+    data, split, run = option_groups()
+    common = [data, split, run]
 
     p = sub.add_parser(
         "datasets", help="list the data sets, their shapes, and whether they load offline now"
@@ -429,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_datasets)
 
-    p = sub.add_parser("show", parents=[common], help="save a grid of real images from a data set")
+    p = sub.add_parser("show", parents=common, help="save a grid of real images from a data set")
     p.add_argument("--out", required=True, help="PNG file to write, e.g. grid.png")
     p.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--nrow", type=int, default=None, help="images per row (default: square grid)")
@@ -439,72 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a model family and save a checkpoint and a sample grid in --out"
     )
     families = train.add_subparsers(dest="family", metavar="FAMILY", required=True)
-    p = add_family(
-        families, common, "gan", "a DCGAN-style GAN (notebook 01)", steps=4000, batch_size=128
-    )
-    p.add_argument("--lr-g", type=float, help="generator learning rate (default 1e-3)")
-    p.add_argument("--lr-d", type=float, help="discriminator learning rate (default 1e-3)")
-    p.add_argument(
-        "--g-loss",
-        choices=["non-saturating", "minimax"],
-        help="generator loss (default non-saturating)",
-    )
-    p.add_argument(
-        "--gp-weight", type=float, help="gradient penalty weight, Gulrajani et al. 2017 (default 0)"
-    )
-
-    p = add_family(
-        families,
-        common,
-        "vae",
-        "a VAE with a categorical likelihood (notebook 02)",
-        steps=3000,
-        batch_size=64,
-    )
-    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
-    p.add_argument("--z-dim", type=int, help="latent dimensions (default 16)")
-    p.add_argument("--beta", type=float, help="weight of the KL term; 1 is the ELBO (default 1)")
-
-    p = add_family(
-        families,
-        common,
-        "ddpm",
-        "a DDPM with a small UNet (notebook 04)",
-        steps=2000,
-        batch_size=128,
-    )
-    p.add_argument("--lr", type=float, help="learning rate (default 2e-3)")
-    p.add_argument("--width", type=int, help="UNet channels at full resolution (default 32)")
-    p.add_argument("--T", type=int, help="diffusion steps (default 1000)")
-    p.add_argument("--schedule", help="linear (default, Ho et al.) or cosine (Nichol & Dhariwal)")
-    p.add_argument(
-        "--conditional",
-        action="store_true",
-        help="condition on labels, with label dropout for classifier-free guidance (notebook 05)",
-    )
-    p.set_defaults(func=cmd_train)
-
-    p = add_family(
-        families,
-        common,
-        "classifier",
-        "the course's digit classifier, for the metrics (notebook 05)",
-        steps=1500,
-        batch_size=64,
-    )
+    for name in names():
+        add_family(families, common, name)
 
     p = sub.add_parser(
         "evaluate",
+        parents=[data, run],
         help="measure a samples.npz against a data set: Fréchet distance, precision, recall, ...",
     )
     p.add_argument("samples", help="a samples.npz written by `sample`")
-    p.add_argument(
-        "--dataset", default="digits", help="the data set the model was trained on (default digits)"
-    )
-    p.add_argument(
-        "--data-root", default=None, help="folder with MNIST / Fashion-MNIST raw IDX files"
-    )
-    p.add_argument("--no-download", action="store_true", help="never download")
     p.add_argument(
         "--classifier",
         default=None,
@@ -513,14 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default=None,
-        help="the run folder of a VAE or DDPM: also report its likelihood bounds on the test split",
+        help="a run folder whose family bounds a likelihood (VAE, DDPM): also report its bounds "
+        "on the test split",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("sample", help="draw samples from a trained run into samples.npz")
+    p = sub.add_parser(
+        "sample", parents=[run], help="draw samples from a trained run into samples.npz"
+    )
     p.add_argument("run", help="a run folder written by `train` (or its checkpoint.pt)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", default="samples.npz", help="output file (default samples.npz)")
@@ -539,10 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--guidance",
         type=float,
         default=None,
-        help="conditional models: guidance scale w of Ho & Salimans 2022 (default 2; 0 is the plain conditional model)",
+        help="conditional diffusion models: guidance scale w of Ho & Salimans 2022 (default: "
+        "ddpm.DEFAULT_GUIDANCE; 0 is the plain conditional model)",
     )
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_sample)
     return parser
 

@@ -1,5 +1,5 @@
-"""Denoising diffusion probabilistic models (Ho et al. 2020): schedules, q(x_t | x_0), the posterior,
-the simple loss, and the DDPM and DDIM samplers.
+"""The maths of diffusion (Ho et al. 2020): schedules, q(x_t | x_0), the posterior, the simple
+loss, the DDPM and DDIM samplers, and classifier-free guidance.
 
 Timestep convention: t is an integer in [0, T-1], and t = 0 is the FIRST noising step
 (the paper's t = 1). So ``alpha_bar[t]`` is the paper's alpha_bar_{t+1}:
@@ -8,16 +8,16 @@ Timestep convention: t is an integer in [0, T-1], and t = 0 is the FIRST noising
     q(x_t | x_0)     = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I),   alpha_bar_t = prod_{s<=t} alpha_s.
 
 The network is an argument, never part of this module: ``model(x_t, t) -> eps_hat``
-with x_t (B, ...) and t (B,) long, returning the noise it predicts, shape of x_t.
+with x_t (B, ...) and t (B,) long, returning the noise it predicts, shape of x_t. The DDPM
+family (its config, training, sampling from a checkpoint, the variational bound) is ``ddpm``.
 
-Introduced in notebooks 03 (forward process) and 04 (reverse process).
+Introduced in notebooks 03 (forward process), 04 (reverse process) and 05 (guidance).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
@@ -25,9 +25,6 @@ from .utils import CourseError
 
 SCHEDULES = ("linear", "cosine")
 SAMPLERS = ("ddpm", "ddim")
-DEFAULT_GUIDANCE = (
-    2.0  # chosen in notebook 05: past the point where guided samples are all classified as asked
-)
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -282,111 +279,6 @@ def ddim_sample(
     return x, trajectory
 
 
-def discretized_gaussian_log_likelihood(
-    x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, levels: int
-) -> torch.Tensor:
-    """log P(x) for data x on ``levels`` evenly spaced values in [-1, 1], under N(mean, std^2)
-    integrated over each value's bin (Ho et al. 2020, Eq. 13):
-
-        P(x) = Phi((x + delta/2 - mean) / std) - Phi((x - delta/2 - mean) / std),  delta = 2 / (levels - 1),
-
-    with the outermost bins reaching to -inf and +inf. x, mean: (B, ...); std broadcasts. Returns (B, ...).
-    """
-    normal = torch.distributions.Normal(mean.double(), std.double())
-    x = x.double()
-    half = 1.0 / (levels - 1)
-    upper = torch.where(x > 1 - half, torch.ones_like(x), normal.cdf(x + half))
-    lower = torch.where(x < -1 + half, torch.zeros_like(x), normal.cdf(x - half))
-    return (upper - lower).clamp(min=1e-12).log()
-
-
-@torch.no_grad()
-def variational_bound(
-    model: Model,
-    x_0: torch.Tensor,
-    schedule: Schedule,
-    levels: int = 256,
-    variance: str = "beta",
-    generator: torch.Generator | None = None,
-    progress: bool = False,
-) -> dict[str, torch.Tensor]:
-    """The negative variational bound on log p(x_0), Ho et al. 2020, Eq. (5), in nats per image:
-
-        L = KL(q(x_T | x_0) || N(0, I))                                   "prior"
-          + sum_{t=2}^{T} KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t))   "diffusion"
-          - log p_theta(x_0 | x_1)                                          "decoder"
-
-    with one draw of x_t ~ q(x_t | x_0) per term, as in their Table 2. p_theta(x_{t-1} | x_t) is
-    the sampler's Gaussian: its mean is the posterior mean at the predicted x_0, its variance
-    beta_t ("beta", with beta_tilde at the first step as in the authors' code) or beta_tilde_t.
-    The decoder is ``discretized_gaussian_log_likelihood`` on the data's ``levels`` grey levels,
-    so the total bounds a discrete negative log-likelihood: divide by (dims * ln 2) for bits/dim.
-
-    x_0: (B, ...) on the grid of ``levels`` values in [-1, 1]. Returns (B,) float64 tensors
-    "prior", "diffusion", "decoder" and "total".
-    """
-    from tqdm.auto import tqdm
-
-    if variance not in ("beta", "beta_tilde"):
-        raise CourseError(f"unknown variance {variance!r}; choose beta or beta_tilde")
-    var = schedule.beta_tilde.clone() if variance == "beta_tilde" else schedule.beta.clone()
-    if schedule.T > 1:
-        var[0] = schedule.beta_tilde[1]  # beta_tilde[0] = 0: the decoder needs a width
-    dims = tuple(range(1, x_0.ndim))
-    B, last = x_0.shape[0], torch.full((x_0.shape[0],), schedule.T - 1, dtype=torch.long)
-    normal = torch.distributions.Normal
-    q_T = normal(
-        schedule.at(schedule.alpha_bar.sqrt(), last, x_0.double()) * x_0.double(),
-        schedule.at((1 - schedule.alpha_bar).sqrt(), last, x_0.double()),
-    )
-    prior = torch.distributions.kl_divergence(q_T, normal(0.0, 1.0)).sum(dims)
-    diffusion = torch.zeros(B, dtype=torch.float64)
-    for step in tqdm(
-        range(schedule.T - 1, -1, -1), desc="bound", disable=not progress, leave=False
-    ):
-        t = torch.full((B,), step, dtype=torch.long, device=x_0.device)
-        eps = torch.randn(x_0.shape, generator=generator).to(x_0.device)
-        x_t = q_sample(x_0, t, eps, schedule)
-        x0_hat = predict_x0(x_t, t, model(x_t, t), schedule)
-        mean_p, _ = q_posterior(x0_hat.double(), x_t.double(), t, schedule)
-        std_p = schedule.at(var.sqrt(), t, x_t.double())
-        if step == 0:
-            decoder = -discretized_gaussian_log_likelihood(x_0, mean_p, std_p, levels).sum(dims)
-        else:
-            mean_q, var_q = q_posterior(x_0.double(), x_t.double(), t, schedule)
-            kl = torch.distributions.kl_divergence(
-                normal(mean_q, var_q.sqrt()), normal(mean_p, std_p)
-            )
-            diffusion += kl.sum(dims).cpu()
-    prior, decoder = prior.cpu(), decoder.cpu()
-    return {
-        "prior": prior,
-        "diffusion": diffusion,
-        "decoder": decoder,
-        "total": prior + diffusion + decoder,
-    }
-
-
-def gaussian_denoiser(mean: torch.Tensor, cov: torch.Tensor, schedule: Schedule) -> Model:
-    """The exact optimal eps-predictor when the data are N(mean, cov) (d-dimensional points):
-
-        E[eps | x_t] = sqrt(1 - alpha_bar_t) (alpha_bar_t cov + (1 - alpha_bar_t) I)^{-1} (x_t - sqrt(alpha_bar_t) mean).
-
-    It minimises the simple loss, so it lets the samplers be checked without any training.
-    """
-    d = mean.shape[0]
-    eye = torch.eye(d, dtype=torch.float64)
-
-    def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        alpha_bar = schedule.alpha_bar[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
-        precision = torch.linalg.inv(alpha_bar * cov.double() + (1 - alpha_bar) * eye)  # (B, d, d)
-        centred = x_t.double().cpu() - alpha_bar.sqrt().view(-1, 1) * mean.double()
-        out = (1 - alpha_bar).sqrt().view(-1, 1) * torch.einsum("bij,bj->bi", precision, centred)
-        return out.to(x_t.dtype).to(x_t.device)
-
-    return model
-
-
 # ---------------------------------------------------------------- classifier-free guidance
 def drop_labels(
     y: torch.Tensor, p_uncond: float, null_label: int, generator: torch.Generator | None = None
@@ -421,181 +313,3 @@ def guided_eps(
     )
     conditional, unconditional = both.chunk(2)
     return combine_guidance(conditional, unconditional, w)
-
-
-def gaussian_mixture_denoiser(
-    means: torch.Tensor, cov: torch.Tensor, weights: torch.Tensor, schedule: Schedule
-) -> Model:
-    """The optimal eps-predictor for a mixture sum_k w_k N(means[k], cov) of d-dimensional points:
-
-        E[eps | x_t] = sum_k r_k(x_t) E_k[eps | x_t],
-        r_k proportional to w_k N(x_t; sqrt(alpha_bar_t) mu_k, alpha_bar_t cov + (1 - alpha_bar_t) I),
-
-    where E_k is ``gaussian_denoiser`` of component k. means (K, d), cov (d, d), weights (K,).
-    """
-    components = [gaussian_denoiser(m, cov, schedule) for m in means]
-    d = means.shape[1]
-
-    def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        alpha_bar = schedule.alpha_bar[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
-        marginal_cov = alpha_bar * cov.double() + (1 - alpha_bar) * torch.eye(
-            d, dtype=torch.float64
-        )
-        log_r = (
-            torch.stack(
-                [
-                    torch.distributions.MultivariateNormal(
-                        alpha_bar.sqrt().view(-1, 1) * m.double(), marginal_cov
-                    ).log_prob(x_t.double().cpu())
-                    for m in means
-                ],
-                dim=1,
-            )
-            + weights.double().log()
-        )  # (B, K)
-        r = torch.softmax(log_r, dim=1)
-        eps = torch.stack([c(x_t, t).double().cpu() for c in components], dim=1)  # (B, K, d)
-        return (r.unsqueeze(-1) * eps).sum(1).to(x_t.dtype).to(x_t.device)
-
-    return model
-
-
-# ---------------------------------------------------------------- training a DDPM on images
-
-
-@dataclass
-class DDPMConfig:
-    """A DDPM on images: the UNet of ``nets``, the schedule, and how to train it (Algorithm 1).
-
-    T = 1000 and the linear schedule are Ho et al.'s. The UNet is much smaller than theirs
-    (width 32, two resolutions, no attention) so that it trains on a laptop CPU. Adam's
-    learning rate is raised from their 2e-4 to 2e-3 for the same reason. num_classes > 0 makes
-    the model conditional on labels, dropped with probability p_uncond for classifier-free
-    guidance (Ho & Salimans 2022 use 0.1 or 0.2).
-    """
-
-    image_shape: tuple[int, ...] = (1, 8, 8)
-    width: int = 32
-    T: int = 1000
-    schedule: str = "linear"
-    lr: float = 2e-3
-    batch_size: int = 128
-    steps: int = 2000
-    num_classes: int = 0
-    p_uncond: float = 0.1
-
-    def __post_init__(self):
-        self.image_shape = tuple(self.image_shape)
-        Schedule(self.T, self.schedule)  # validates T and the schedule's name
-        if len(self.image_shape) != 3 or self.image_shape[1] % 2 or self.image_shape[2] % 2:
-            raise CourseError(
-                f"image_shape must be (C, H, W) with even H and W, got {self.image_shape}"
-            )
-
-
-def build_denoiser(cfg: DDPMConfig) -> torch.nn.Module:
-    from .nets import UNet
-
-    return UNet(cfg.image_shape, cfg.width, cfg.num_classes)
-
-
-def train_ddpm(
-    images: torch.Tensor,
-    cfg: DDPMConfig,
-    device="cpu",
-    generator: torch.Generator | None = None,
-    progress: bool = True,
-    labels: torch.Tensor | None = None,
-):
-    """Algorithm 1 with ``train_loop``: returns (model in eval mode, schedule, history)."""
-    from .training import random_batches, train_loop
-
-    if (labels is None) != (cfg.num_classes == 0):
-        raise CourseError(
-            "a conditional DDPM (num_classes > 0) needs labels, and an unconditional one takes none"
-        )
-    model = build_denoiser(cfg).to(device)
-    schedule = Schedule(cfg.T, cfg.schedule)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    tensors = (images,) if labels is None else (images, labels)
-
-    def step(batch):
-        x_0 = batch[0].to(device)
-        t = torch.randint(0, schedule.T, (x_0.shape[0],), generator=generator).to(device)
-        eps = torch.randn(x_0.shape, generator=generator).to(device)
-        if labels is None:
-            loss = simple_loss(model, x_0, schedule, t, eps)
-        else:  # conditional: eps_theta(x_t, t, y), with labels dropped for classifier-free guidance
-            y = drop_labels(batch[1].to(device), cfg.p_uncond, cfg.num_classes, generator)
-            loss = simple_loss(lambda x, t: model(x, t, y), x_0, schedule, t, eps)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    batches = random_batches(*tensors, batch_size=cfg.batch_size, generator=generator)
-    history = train_loop(step, batches, cfg.steps, desc="DDPM", progress=progress)
-    return model.eval(), schedule, history
-
-
-def sample(
-    model: Model,
-    cfg: DDPMConfig,
-    n: int,
-    sampler: str = "ddpm",
-    steps: int | None = None,
-    generator: torch.Generator | None = None,
-    device="cpu",
-    progress: bool = False,
-    labels: torch.Tensor | None = None,
-    guidance: float = 0.0,
-) -> torch.Tensor:
-    """n images (n, C, H, W) from a trained DDPM with the chosen sampler; DDIM takes ``steps`` (default 50).
-
-    labels (n,): the classes to draw, for a conditional model; guidance: the scale w of ``guided_eps``.
-    """
-    if sampler not in SAMPLERS:
-        raise CourseError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    if labels is not None:
-        if cfg.num_classes == 0:
-            raise CourseError(
-                "this DDPM is unconditional; labels and guidance need one trained with --conditional"
-            )
-        if labels.min() < 0 or labels.max() >= cfg.num_classes:
-            raise CourseError(
-                f"labels must lie in 0..{cfg.num_classes - 1}, got {int(labels.min())}..{int(labels.max())}"
-            )
-        y = labels.to(device)
-        net = lambda x, t: guided_eps(model, x, t, y, guidance, cfg.num_classes)  # noqa: E731
-    elif guidance != 0:
-        raise CourseError("--guidance needs labels and a model trained with --conditional")
-    else:
-        net = model
-    schedule = Schedule(cfg.T, cfg.schedule)
-    shape = (n, *cfg.image_shape)
-    if sampler == "ddpm":
-        if steps is not None and steps != cfg.T:
-            raise CourseError(
-                f"DDPM runs all T = {cfg.T} steps; use --sampler ddim for {steps} steps"
-            )
-        x, _ = ddpm_sample(net, shape, schedule, generator, device, clip_x0=True, progress=progress)
-    else:
-        x, _ = ddim_sample(
-            net,
-            shape,
-            schedule,
-            steps or 50,
-            generator=generator,
-            device=device,
-            clip_x0=True,
-            progress=progress,
-        )
-    return x.clamp(-1, 1)
-
-
-def from_checkpoint(checkpoint: dict) -> tuple[torch.nn.Module, DDPMConfig]:
-    """Rebuild (model, config) from a checkpoint written by ``train ddpm``."""
-    from .utils import load_weights
-
-    cfg = DDPMConfig(**checkpoint["config"])
-    return load_weights(build_denoiser(cfg), checkpoint).eval(), cfg

@@ -1,10 +1,13 @@
-"""Generative adversarial networks (Goodfellow et al. 2014): networks, losses, one training step, sampling.
+"""The GAN family (Goodfellow et al. 2014): losses, one training step, training, sampling.
 
 The discriminator D outputs a logit a, with D(x) = sigmoid(a). The value function is
 
     V(D, G) = E_x~p_data[log D(x)] + E_z~p_z[log(1 - D(G(z)))],      min_G max_D V(D, G),
 
 and in terms of logits log D = -softplus(-a) and log(1 - D) = -softplus(a).
+
+The networks (MLPs for points, DCGAN-style for images) are in ``nets``. This module is a
+family of ``families``: ``Config``, ``build``, ``train``, ``sample``, ``from_checkpoint``.
 
 Introduced in notebook 01.
 """
@@ -17,8 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .utils import CourseError
+from .families import Run
+from .nets import ImageDiscriminator, ImageGenerator, PointDiscriminator, PointGenerator
+from .utils import CourseError, check_positive
 
+SUMMARY = "a DCGAN-style GAN (notebook 01)"
 G_LOSSES = ("non-saturating", "minimax")
 
 
@@ -48,6 +54,7 @@ class GANConfig:
 
     def __post_init__(self):
         self.image_shape, self.betas = tuple(self.image_shape), tuple(self.betas)
+        check_positive(self, "z_dim", "width", "lr_g", "lr_d", "batch_size", "steps")
         if self.g_loss not in G_LOSSES:
             raise CourseError(
                 f"unknown generator loss {self.g_loss!r}; choose one of {', '.join(G_LOSSES)}"
@@ -58,98 +65,40 @@ class GANConfig:
             )
 
 
-# ---------------------------------------------------------------- networks
-def mlp(d_in: int, d_out: int, width: int, depth: int = 3) -> nn.Sequential:
-    layers, d = [], d_in
-    for _ in range(depth - 1):
-        layers += [nn.Linear(d, width), nn.LeakyReLU(0.2)]
-        d = width
-    return nn.Sequential(*layers, nn.Linear(d, d_out))
+Config = GANConfig  # the name every family gives its config
+OPTIONS = {  # the options of `python -m tutorial_lib train gan`; their defaults come from GANConfig
+    "steps": "training steps",
+    "batch_size": "batch size",
+    "lr_g": "generator learning rate",
+    "lr_d": "discriminator learning rate",
+    "g_loss": f"generator loss, one of {', '.join(G_LOSSES)}",
+    "gp_weight": "gradient penalty weight, Gulrajani et al. 2017",
+}
 
 
-class PointGenerator(nn.Module):
-    """G: z (B, z_dim) -> x (B, 2), an MLP for the 2-D toys."""
+class GAN(nn.Module):
+    """The two players, G and D, as one module (its state dict holds G.* and D.*)."""
 
-    def __init__(self, z_dim: int = 2, width: int = 128):
+    def __init__(self, G: nn.Module, D: nn.Module):
         super().__init__()
-        self.net = mlp(z_dim, 2, width)
-
-    def forward(self, z):
-        return self.net(z)
+        self.G, self.D = G, D
 
 
-class PointDiscriminator(nn.Module):
-    """D: x (B, 2) -> logit (B,), an MLP for the 2-D toys."""
-
-    def __init__(self, width: int = 128):
-        super().__init__()
-        self.net = mlp(2, 1, width)
-
-    def forward(self, x):
-        return self.net(x).squeeze(1)
-
-
-class ImageGenerator(nn.Module):
-    """DCGAN-style G (Radford et al. 2016): z (B, z_dim) -> images (B, C, H, W) in [-1, 1].
-
-    A linear layer makes a (2w, H/4, W/4) map; two stride-2 transposed convolutions
-    with batch norm double it twice; tanh squashes the output into [-1, 1].
-    """
-
-    def __init__(self, image_shape=(1, 8, 8), z_dim: int = 32, width: int = 32):
-        super().__init__()
-        c, h, w = image_shape
-        self.start = (2 * width, h // 4, w // 4)
-        self.project = nn.Sequential(
-            nn.Linear(z_dim, 2 * width * (h // 4) * (w // 4)),
-            nn.BatchNorm1d(2 * width * (h // 4) * (w // 4)),
-            nn.ReLU(),
-        )
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),  # (B, w, H/2, W/2)
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1),  # (B, w/2, H, W)
-            nn.BatchNorm2d(width // 2),
-            nn.ReLU(),
-            nn.Conv2d(width // 2, c, 3, padding=1),  # (B, C, H, W)
-            nn.Tanh(),
-        )
-
-    def forward(self, z):
-        return self.net(self.project(z).view(z.shape[0], *self.start))
-
-
-class ImageDiscriminator(nn.Module):
-    """DCGAN-style D: images (B, C, H, W) -> logit (B,); stride-2 convolutions with leaky ReLU, no batch norm."""
-
-    def __init__(self, image_shape=(1, 8, 8), width: int = 32):
-        super().__init__()
-        c, h, w = image_shape
-        self.net = nn.Sequential(
-            nn.Conv2d(c, width // 2, 3, padding=1),  # (B, w/2, H, W)
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(width // 2, width, 4, stride=2, padding=1),  # (B, w, H/2, W/2)
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),  # (B, 2w, H/4, W/4)
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            nn.Linear(2 * width * (h // 4) * (w // 4), 1),
-        )
-
-    def forward(self, x):
-        return self.net(x).squeeze(1)
-
-
-def build_gan(cfg: GANConfig) -> tuple[nn.Module, nn.Module]:
-    """(G, D) for ``cfg``: MLPs for points (image_shape == (2,)), DCGAN networks for images."""
+def build(cfg: GANConfig) -> GAN:
+    """G and D for ``cfg``: MLPs for points (image_shape == (2,)), DCGAN networks for images."""
     if cfg.image_shape == (2,):
-        return PointGenerator(cfg.z_dim, cfg.width), PointDiscriminator(cfg.width)
+        return GAN(PointGenerator(cfg.z_dim, cfg.width), PointDiscriminator(cfg.width))
     if len(cfg.image_shape) != 3:
         raise CourseError(f"image_shape must be (C, H, W) or (2,), got {cfg.image_shape}")
-    return ImageGenerator(cfg.image_shape, cfg.z_dim, cfg.width), ImageDiscriminator(
-        cfg.image_shape, cfg.width
+    return GAN(
+        ImageGenerator(cfg.image_shape, cfg.z_dim, cfg.width),
+        ImageDiscriminator(cfg.image_shape, cfg.width),
     )
+
+
+def config_for(data, **options) -> GANConfig:
+    """The GANConfig for an ``ImageData`` set, with the given options."""
+    return GANConfig(image_shape=data.shape, **options)
 
 
 # ---------------------------------------------------------------- losses
@@ -245,15 +194,19 @@ def train_step(G, D, opt_g, opt_d, real: torch.Tensor, cfg: GANConfig) -> dict[s
 
 @torch.no_grad()
 def sample(
-    G: nn.Module,
+    model: nn.Module,
+    cfg: GANConfig,
     n: int,
-    z_dim: int,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """n samples G(z), z ~ N(0, I): (n, C, H, W) images in [-1, 1], or (n, 2) points. G is put in eval mode."""
+    """n samples G(z), z ~ N(0, I): (n, C, H, W) images in [-1, 1], or (n, 2) points.
+
+    model: a ``GAN`` or its generator G alone; G is put in eval mode.
+    """
+    G = model.G if isinstance(model, GAN) else model
     G.eval()
-    return G(torch.randn(n, z_dim, generator=generator).to(device))
+    return G(torch.randn(n, cfg.z_dim, generator=generator).to(device))
 
 
 def mode_coverage(
@@ -273,14 +226,12 @@ def mode_coverage(
     return int((counts >= min_share * samples.shape[0]).sum()), float(good.float().mean())
 
 
-def from_checkpoint(checkpoint: dict) -> tuple[nn.Module, nn.Module, GANConfig]:
-    """Rebuild (G, D, config) from a checkpoint written by ``train_gan`` (weights loaded, eval mode)."""
+def from_checkpoint(checkpoint: dict) -> tuple[GAN, GANConfig]:
+    """Rebuild (GAN, config) from a checkpoint written by ``train gan`` (weights loaded, eval mode)."""
     from .utils import load_weights
 
     cfg = GANConfig(**checkpoint["config"])
-    G, D = build_gan(cfg)
-    load_weights(nn.ModuleDict({"G": G, "D": D}), checkpoint)
-    return G.eval(), D.eval(), cfg
+    return load_weights(build(cfg), checkpoint).eval(), cfg
 
 
 def train_gan(
@@ -299,7 +250,8 @@ def train_gan(
     """
     from .training import random_batches, train_loop
 
-    G, D = (m.to(device) for m in build_gan(cfg))
+    gan = build(cfg).to(device)
+    G, D = gan.G, gan.D
     opt_g, opt_d = make_optimizers(G, D, cfg)
     if fixed_z is None:
         fixed_z = torch.randn(64, cfg.z_dim, generator=generator)
@@ -322,3 +274,9 @@ def train_gan(
         callback=snapshot,
     )
     return G.eval(), D.eval(), history, snapshots
+
+
+def train(data, cfg: GANConfig, device="cpu", generator=None, progress: bool = True) -> Run:
+    """The family interface: ``train_gan`` on an ``ImageData`` set, as a ``Run`` of one GAN."""
+    G, D, history, _ = train_gan(data.images, cfg, device, generator, progress)
+    return Run(GAN(G, D).eval(), cfg, history)

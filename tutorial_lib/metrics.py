@@ -1,44 +1,58 @@
 """Measuring generated images with the course's own classifier.
 
-A small CNN trained on a data set's training split labels generated images and
-provides features (its penultimate layer) in which diversity and distances are measured.
-Inception features, the standard for FID, are not used: they need downloaded weights and
-were built for natural photographs, not 8x8 digits. ``likelihood`` adds the bounds on
--log p(x) of the models that define one (VAE, DDPM).
+A small CNN (``nets.Classifier``) trained on a data set's training split labels generated
+images and provides features (its penultimate layer) in which diversity and distances are
+measured. Inception features, the standard for FID, are not used: they need downloaded weights
+and were built for natural photographs, not 8x8 digits. ``likelihood`` adds the bounds on
+-log p(x) of the families that define one.
+
+The classifier is a family of ``families`` too (``python -m tutorial_lib train classifier``):
+``Config``, ``build``, ``train``, ``from_checkpoint`` and ``report`` (its held-out accuracy).
 
 Introduced in notebook 05; notebook 06 compares every model with all of it.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from .families import Run
+from .nets import Classifier
+from .utils import CourseError, check_positive
+
+SUMMARY = "the course's digit classifier, for the metrics (notebook 05)"
 
 
-class Classifier(nn.Module):
-    """images (B, C, H, W) in [-1, 1] -> logits (B, num_classes); ``features`` gives the (B, 128) penultimate layer."""
+@dataclass
+class Config:
+    """The classifier of the metrics: its input, its classes, and how to train it."""
 
-    def __init__(self, image_shape=(1, 8, 8), num_classes: int = 10, width: int = 32):
-        super().__init__()
-        c, h, w = image_shape
-        self.body = nn.Sequential(
-            nn.Conv2d(c, width, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
-            nn.ReLU(),  # (B, 2w, H/2, W/2)
-            nn.Flatten(),
-            nn.Dropout(0.3),
-            nn.Linear(2 * width * ((h + 1) // 2) * ((w + 1) // 2), 128),
-            nn.ReLU(),
-        )
-        self.head = nn.Linear(128, num_classes)
+    image_shape: tuple[int, ...] = (1, 8, 8)
+    num_classes: int = 10
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 1e-3
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+    def __post_init__(self):
+        self.image_shape = tuple(self.image_shape)
+        check_positive(self, "num_classes", "steps", "batch_size", "lr")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+
+OPTIONS = {"steps": "training steps", "batch_size": "batch size", "lr": "learning rate"}
+
+
+def config_for(data, **options) -> Config:
+    if data.labels is None:
+        raise CourseError(f"{data.name} has no labels, so no classifier can be trained on it")
+    return Config(image_shape=data.shape, num_classes=len(data.classes), **options)
+
+
+def build(cfg: Config) -> Classifier:
+    return Classifier(cfg.image_shape, cfg.num_classes)
 
 
 def train_classifier(
@@ -55,7 +69,7 @@ def train_classifier(
     """Train a ``Classifier`` with cross-entropy and small random shifts of the images (one pixel)."""
     from .training import random_batches, train_loop
 
-    model = Classifier(tuple(images.shape[1:]), num_classes).to(device)
+    model = build(Config(tuple(images.shape[1:]), num_classes, steps, batch_size, lr)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def step(batch):
@@ -138,14 +152,34 @@ def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
     return float(-(p * p.log()).sum())
 
 
-def from_checkpoint(checkpoint: dict) -> Classifier:
-    """Rebuild a classifier from a checkpoint written by ``train classifier``."""
+def train(data, cfg: Config, device="cpu", generator=None, progress: bool = True) -> Run:
+    """The family interface: ``train_classifier`` on an ``ImageData`` set and its labels."""
+    model = train_classifier(
+        data.images,
+        data.labels,
+        cfg.num_classes,
+        cfg.steps,
+        cfg.batch_size,
+        cfg.lr,
+        generator,
+        progress,
+        device,
+    )
+    return Run(model, cfg)
+
+
+def from_checkpoint(checkpoint: dict) -> tuple[Classifier, Config]:
+    """Rebuild (classifier, config) from a checkpoint written by ``train classifier``."""
     from .utils import load_weights
 
-    cfg = checkpoint["config"]
-    return load_weights(
-        Classifier(tuple(cfg["image_shape"]), cfg["num_classes"]), checkpoint
-    ).eval()
+    cfg = Config(**checkpoint["config"])
+    return load_weights(build(cfg), checkpoint).eval(), cfg
+
+
+def report(model: Classifier, cfg: Config, held_out, device="cpu") -> dict[str, float]:
+    """The classifier's accuracy on a held-out ``ImageData`` split."""
+    x, y = held_out.images.to(device), held_out.labels.to(device)
+    return {"held_out_accuracy": accuracy(model.to(device), x, y)}
 
 
 @torch.no_grad()
@@ -185,17 +219,17 @@ def evaluate(
     return out
 
 
-LIKELIHOOD_KINDS = ("vae", "ddpm")  # the families that define a likelihood (a GAN does not)
+def likelihood_family(kind: str):
+    """The family module of a checkpoint's kind, if it bounds a likelihood; else a ``CourseError``."""
+    from . import families
 
-
-def check_has_likelihood(kind: str) -> None:
-    from .utils import CourseError
-
-    if kind not in LIKELIHOOD_KINDS:
+    family = families.get(kind)
+    if not hasattr(family, "likelihood_bounds"):
         raise CourseError(
             f"a {kind} model defines no likelihood; bounds exist for "
-            f"{' and '.join(LIKELIHOOD_KINDS)} checkpoints"
+            f"{' and '.join(families.with_likelihood())} checkpoints"
         )
+    return family
 
 
 @torch.no_grad()
@@ -204,41 +238,20 @@ def likelihood(
     images: torch.Tensor,
     generator: torch.Generator | None = None,
     device="cpu",
-    iwae_k: int = 500,
     progress: bool = False,
 ) -> dict[str, float]:
     """Bounds on the negative log-likelihood of held-out images (N, C, H, W) under a trained model,
-    averaged over the images, in nats per image and in bits per dimension.
+    averaged over the images, in nats per image and in bits per dimension (nats / (dims ln 2)).
 
-    VAE: -ELBO (one z per image) and the tighter IWAE bound with ``iwae_k`` samples (``vae``).
-    The VAE draws z with torch's global generator (seed it first); the DDPM uses ``generator``.
-    DDPM: the variational bound of Ho et al. 2020, Eq. (5), with all T terms and the discretised
-    decoder (``diffusion.variational_bound``); a conditional DDPM is bounded with its "no label"
-    input, i.e. as the unconditional model it also is. A GAN defines no likelihood.
+    The bounds are the family's ``likelihood_bounds`` (the VAE's -ELBO and IWAE, the DDPM's variational
+    bound); a family without one (a GAN) is a ``CourseError`` that names those with one.
     """
-    from . import diffusion, vae
-
-    kind, levels = checkpoint["kind"], checkpoint["extra"]["levels"]
-    x, dims = images.to(device), images[0].numel()
-    if kind == "vae":
-        model, _ = vae.from_checkpoint(checkpoint)
-        model = model.to(device)
-        nats = {
-            "neg_elbo": -vae.elbo(model, x)["elbo"].mean().item(),
-            "neg_iwae": -vae.iwae_bound(model, x, k=iwae_k).mean().item(),
-        }
-    elif kind == "ddpm":
-        model, cfg = diffusion.from_checkpoint(checkpoint)
-        schedule = diffusion.Schedule(cfg.T, cfg.schedule)
-        terms = diffusion.variational_bound(
-            model.to(device), x, schedule, levels, generator=generator, progress=progress
-        )
-        nats = {"neg_bound": terms["total"].mean().item()}
-        nats.update(
-            {f"neg_bound_{k}": terms[k].mean().item() for k in ("prior", "diffusion", "decoder")}
-        )
-    else:
-        check_has_likelihood(kind)
+    family = likelihood_family(checkpoint["kind"])
+    model, cfg = family.from_checkpoint(checkpoint)
+    levels, dims = checkpoint["extra"]["levels"], images[0].numel()
+    nats = family.likelihood_bounds(
+        model.to(device), cfg, images, levels, generator, device, progress
+    )
     out = {f"{k}_nats": v for k, v in nats.items()}
-    out.update({f"{k}_bits_per_dim": vae.bits_per_dim(v, dims) for k, v in nats.items()})
+    out.update({f"{k}_bits_per_dim": v / (dims * math.log(2)) for k, v in nats.items()})
     return out

@@ -1,9 +1,19 @@
-"""Denoising networks for diffusion: a sinusoidal time embedding, an MLP for 2-D points, and a small UNet.
+"""The course's networks: every ``nn.Module`` that maps tensors to tensors lives here.
 
-Both networks map (x_t, t) to a tensor shaped like x_t (the predicted noise), and take
+The rule: a network is an architecture and nothing else. What makes it a model (the GAN's
+losses, the VAE's distributions over a network's outputs, the diffusion schedule, training and
+sampling) lives in the family module that uses it (``gan``, ``vae``, ``ddpm``, ``metrics``).
+The one exception is ``vae.VAE``: its encoder and decoder are two small MLPs inside the
+class that turns their outputs into q(z | x) and p(x | z), so the VAE reads in one place.
+
+    mlp                             the plain MLP of the 1-D and 2-D toys (notebook 01)
+    PointGenerator, PointDiscriminator    G and D for 2-D points (notebook 01)
+    ImageGenerator, ImageDiscriminator    DCGAN-style G and D for images (notebook 01)
+    timestep_embedding, PointDenoiser, UNet   eps_theta(x_t, t[, y]) for points and images (notebook 04)
+    Classifier                      the course's digit classifier, for the metrics (notebook 05)
+
+The denoisers map (x_t, t) to a tensor shaped like x_t (the predicted noise), and take
 optional class labels y (B,) for conditional models, where label ``num_classes`` means "no label".
-
-Introduced in notebook 04.
 """
 
 from __future__ import annotations
@@ -15,6 +25,91 @@ import torch.nn.functional as F
 from torch import nn
 
 
+# ---------------------------------------------------------------- GAN networks (notebook 01)
+def mlp(d_in: int, d_out: int, width: int, depth: int = 3) -> nn.Sequential:
+    """(B, d_in) -> (B, d_out): ``depth`` linear layers with leaky ReLU between them."""
+    layers, d = [], d_in
+    for _ in range(depth - 1):
+        layers += [nn.Linear(d, width), nn.LeakyReLU(0.2)]
+        d = width
+    return nn.Sequential(*layers, nn.Linear(d, d_out))
+
+
+class PointGenerator(nn.Module):
+    """G: z (B, z_dim) -> x (B, 2), an MLP for the 2-D toys."""
+
+    def __init__(self, z_dim: int = 2, width: int = 128):
+        super().__init__()
+        self.net = mlp(z_dim, 2, width)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class PointDiscriminator(nn.Module):
+    """D: x (B, 2) -> logit (B,), an MLP for the 2-D toys."""
+
+    def __init__(self, width: int = 128):
+        super().__init__()
+        self.net = mlp(2, 1, width)
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)
+
+
+class ImageGenerator(nn.Module):
+    """DCGAN-style G (Radford et al. 2016): z (B, z_dim) -> images (B, C, H, W) in [-1, 1].
+
+    A linear layer makes a (2w, H/4, W/4) map; two stride-2 transposed convolutions
+    with batch norm double it twice; tanh squashes the output into [-1, 1].
+    """
+
+    def __init__(self, image_shape=(1, 8, 8), z_dim: int = 32, width: int = 32):
+        super().__init__()
+        c, h, w = image_shape
+        self.start = (2 * width, h // 4, w // 4)
+        self.project = nn.Sequential(
+            nn.Linear(z_dim, 2 * width * (h // 4) * (w // 4)),
+            nn.BatchNorm1d(2 * width * (h // 4) * (w // 4)),
+            nn.ReLU(),
+        )
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),  # (B, w, H/2, W/2)
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1),  # (B, w/2, H, W)
+            nn.BatchNorm2d(width // 2),
+            nn.ReLU(),
+            nn.Conv2d(width // 2, c, 3, padding=1),  # (B, C, H, W)
+            nn.Tanh(),
+        )
+
+    def forward(self, z):
+        return self.net(self.project(z).view(z.shape[0], *self.start))
+
+
+class ImageDiscriminator(nn.Module):
+    """DCGAN-style D: images (B, C, H, W) -> logit (B,); stride-2 convolutions with leaky ReLU, no batch norm."""
+
+    def __init__(self, image_shape=(1, 8, 8), width: int = 32):
+        super().__init__()
+        c, h, w = image_shape
+        self.net = nn.Sequential(
+            nn.Conv2d(c, width // 2, 3, padding=1),  # (B, w/2, H, W)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width // 2, width, 4, stride=2, padding=1),  # (B, w, H/2, W/2)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),  # (B, 2w, H/4, W/4)
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * width * (h // 4) * (w // 4), 1),
+        )
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)
+
+
+# ---------------------------------------------------------------- denoisers (notebook 04)
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding of integer timesteps (Vaswani et al. 2017, as used by Ho et al. 2020).
 
@@ -117,3 +212,29 @@ class UNet(nn.Module):
         h = self.up2(torch.cat([h, h2], dim=1), emb)
         h = self.up1(torch.cat([self.upsample(h), h1], dim=1), emb)  # (B, w, H, W)
         return self.out(h)
+
+
+# ---------------------------------------------------------------- the classifier (notebook 05)
+class Classifier(nn.Module):
+    """images (B, C, H, W) in [-1, 1] -> logits (B, num_classes); ``features`` gives the (B, 128) penultimate layer."""
+
+    def __init__(self, image_shape=(1, 8, 8), num_classes: int = 10, width: int = 32):
+        super().__init__()
+        c, h, w = image_shape
+        self.body = nn.Sequential(
+            nn.Conv2d(c, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(),  # (B, 2w, H/2, W/2)
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(2 * width * ((h + 1) // 2) * ((w + 1) // 2), 128),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(128, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))

@@ -4,7 +4,11 @@ Each has ``sample(n, generator)`` returning (n, 2) float32 points. The ring of
 Gaussians also has its exact ``log_prob`` and its modes, which is what makes
 mode collapse measurable. Points are scaled to lie roughly in [-2.5, 2.5]^2.
 
-Introduced in notebook 00.
+``gaussian_denoiser`` and ``gaussian_mixture_denoiser`` are the exact optimal noise
+predictors of a Gaussian and of a Gaussian mixture (such as the ring): oracles that check the
+diffusion samplers without any training.
+
+Introduced in notebook 00; the oracle denoisers in notebooks 04 and 05.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import math
 import torch
 from torch import distributions as D
 
+from .diffusion import Model, Schedule
 from .utils import CourseError
 
 
@@ -100,3 +105,61 @@ def make_toy(name: str, **kwargs) -> Toy2D:
     if name not in TOYS:
         raise CourseError(f"unknown toy distribution {name!r}; choose one of {', '.join(TOYS)}")
     return TOYS[name](**kwargs)
+
+
+# ---------------------------------------------------------------- oracle denoisers
+def gaussian_denoiser(mean: torch.Tensor, cov: torch.Tensor, schedule: Schedule) -> Model:
+    """The exact optimal eps-predictor when the data are N(mean, cov) (d-dimensional points):
+
+        E[eps | x_t] = sqrt(1 - alpha_bar_t) (alpha_bar_t cov + (1 - alpha_bar_t) I)^{-1} (x_t - sqrt(alpha_bar_t) mean).
+
+    It minimises the simple loss, so it lets the samplers be checked without any training.
+    """
+    d = mean.shape[0]
+    eye = torch.eye(d, dtype=torch.float64)
+
+    def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha_bar = schedule.alpha_bar[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
+        precision = torch.linalg.inv(alpha_bar * cov.double() + (1 - alpha_bar) * eye)  # (B, d, d)
+        centred = x_t.double().cpu() - alpha_bar.sqrt().view(-1, 1) * mean.double()
+        out = (1 - alpha_bar).sqrt().view(-1, 1) * torch.einsum("bij,bj->bi", precision, centred)
+        return out.to(x_t.dtype).to(x_t.device)
+
+    return model
+
+
+def gaussian_mixture_denoiser(
+    means: torch.Tensor, cov: torch.Tensor, weights: torch.Tensor, schedule: Schedule
+) -> Model:
+    """The optimal eps-predictor for a mixture sum_k w_k N(means[k], cov) of d-dimensional points:
+
+        E[eps | x_t] = sum_k r_k(x_t) E_k[eps | x_t],
+        r_k proportional to w_k N(x_t; sqrt(alpha_bar_t) mu_k, alpha_bar_t cov + (1 - alpha_bar_t) I),
+
+    where E_k is ``gaussian_denoiser`` of component k. means (K, d), cov (d, d), weights (K,).
+    """
+    components = [gaussian_denoiser(m, cov, schedule) for m in means]
+    d = means.shape[1]
+
+    def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha_bar = schedule.alpha_bar[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
+        marginal_cov = alpha_bar * cov.double() + (1 - alpha_bar) * torch.eye(
+            d, dtype=torch.float64
+        )
+        log_r = (
+            torch.stack(
+                [
+                    torch.distributions.MultivariateNormal(
+                        alpha_bar.sqrt().view(-1, 1) * m.double(), marginal_cov
+                    ).log_prob(x_t.double().cpu())
+                    for m in means
+                ],
+                dim=1,
+            )
+            + weights.double().log()
+        )  # (B, K)
+        r = torch.softmax(log_r, dim=1)
+        eps = torch.stack([c(x_t, t).double().cpu() for c in components], dim=1)  # (B, K, d)
+        return (r.unsqueeze(-1) * eps).sum(1).to(x_t.dtype).to(x_t.device)
+
+    return model

@@ -31,6 +31,14 @@ class CheckpointError(CourseError):
     """A checkpoint that is missing, corrupt, or made for another model."""
 
 
+def check_positive(config: Any, *names: str) -> None:
+    """Raise a ``CourseError`` naming the first of ``config``'s fields ``names`` that is not > 0."""
+    for name in names:
+        value = getattr(config, name)
+        if value <= 0:
+            raise CourseError(f"{name} must be positive, got {value}")
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch so that a CPU run repeats exactly.
 

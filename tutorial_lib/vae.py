@@ -10,6 +10,9 @@ Pixels take ``levels`` values (17 for digits), so p_theta(x | z) is a categorica
 distribution over those values for each pixel: a proper distribution on what the
 data can be, so every nat reported is a real bound on -log p(x).
 
+This module is a family of ``families``: ``Config``, ``build``, ``train``, ``sample``,
+``from_checkpoint`` and ``likelihood_bounds`` (the -ELBO and IWAE bounds).
+
 Introduced in notebook 02.
 """
 
@@ -23,7 +26,10 @@ import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
-from .utils import CourseError
+from .families import Run
+from .utils import CourseError, check_positive
+
+SUMMARY = "a VAE with a categorical likelihood (notebook 02)"
 
 
 @dataclass
@@ -56,6 +62,22 @@ class VAEConfig:
             raise CourseError(f"levels must be at least 2, got {self.levels}")
         if self.beta < 0:
             raise CourseError(f"beta must be non-negative, got {self.beta}")
+        check_positive(self, "z_dim", "hidden", "lr", "batch_size", "steps")
+
+
+Config = VAEConfig  # the name every family gives its config
+OPTIONS = {  # the options of `python -m tutorial_lib train vae`; their defaults come from VAEConfig
+    "steps": "training steps",
+    "batch_size": "batch size",
+    "lr": "learning rate",
+    "z_dim": "latent dimensions",
+    "beta": "weight of the KL term; 1 is the ELBO",
+}
+
+
+def config_for(data, **options) -> VAEConfig:
+    """The VAEConfig for an ``ImageData`` set: its shape and its grey levels."""
+    return VAEConfig(image_shape=data.shape, levels=data.levels, **options)
 
 
 def to_levels(x: torch.Tensor, levels: int) -> torch.Tensor:
@@ -237,23 +259,35 @@ def train_vae(
 @torch.no_grad()
 def sample(
     model: VAE,
+    cfg: VAEConfig,
     n: int,
     generator: torch.Generator | None = None,
     device="cpu",
-    mean: bool = False,
     labels: torch.Tensor | None = None,
+    mean: bool = False,
 ) -> torch.Tensor:
     """n images from the model: z ~ N(0, I), then x ~ p(x | z, y) (or E[x | z, y] with mean=True).
     (n, C, H, W) in [-1, 1]; labels (n,) for a conditional VAE."""
     model.eval()
-    z = torch.randn(n, model.cfg.z_dim, generator=generator).to(device)
+    z = torch.randn(n, cfg.z_dim, generator=generator).to(device)
     y = labels.to(device) if labels is not None else None
     if mean:
         return model.decode_mean(z, y)
     probs = model.decode(z, y).base_dist.probs  # (n, D, levels)
     v = torch.multinomial(probs.flatten(0, 1).cpu(), 1, generator=generator).view(n, -1)
-    x = v.float() * (2 / (model.cfg.levels - 1)) - 1
-    return x.view(n, *model.cfg.image_shape).to(device)
+    x = v.float() * (2 / (cfg.levels - 1)) - 1
+    return x.view(n, *cfg.image_shape).to(device)
+
+
+def build(cfg: VAEConfig) -> VAE:
+    return VAE(cfg)
+
+
+def train(data, cfg: VAEConfig, device="cpu", generator=None, progress: bool = True) -> Run:
+    """The family interface: ``train_vae`` on an ``ImageData`` set."""
+    labels = data.labels if cfg.num_classes else None
+    model, history = train_vae(data.images, cfg, device, generator, progress, labels)
+    return Run(model, cfg, history)
 
 
 def from_checkpoint(checkpoint: dict) -> tuple[VAE, VAEConfig]:
@@ -261,7 +295,32 @@ def from_checkpoint(checkpoint: dict) -> tuple[VAE, VAEConfig]:
     from .utils import load_weights
 
     cfg = VAEConfig(**checkpoint["config"])
-    return load_weights(VAE(cfg), checkpoint).eval(), cfg
+    return load_weights(build(cfg), checkpoint).eval(), cfg
+
+
+@torch.no_grad()
+def likelihood_bounds(
+    model: VAE,
+    cfg: VAEConfig,
+    images: torch.Tensor,
+    levels: int,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    progress: bool = False,
+    iwae_k: int = 500,
+) -> dict[str, float]:
+    """Bounds on -log p(x) for images (N, C, H, W), averaged, in nats per image: -ELBO (one z per
+    image) and the tighter IWAE bound with ``iwae_k`` samples. z is drawn with torch's global
+    generator (seed it first); ``levels`` is already the config's."""
+    if cfg.num_classes:
+        raise CourseError(
+            "the bounds of a conditional VAE need labels; bound it in Python with elbo(..., y=labels)"
+        )
+    x = images.to(device)
+    return {
+        "neg_elbo": -elbo(model, x)["elbo"].mean().item(),
+        "neg_iwae": -iwae_bound(model, x, k=iwae_k).mean().item(),
+    }
 
 
 class LinearGaussian:

@@ -498,7 +498,7 @@ class Guidance(Explorer):
         class_names: Sequence[str] | None = None,
     ) -> Guidance:
         """Draw n DDIM samples per class and scale from a conditional DDPM; every (class, w) starts from the same x_T."""
-        from .diffusion import sample
+        from .ddpm import sample
 
         per_scale = []
         labels = torch.arange(cfg.num_classes).repeat_interleave(n)
@@ -507,13 +507,12 @@ class Guidance(Explorer):
                 model,
                 cfg,
                 len(labels),
-                "ddim",
-                steps,
                 torch.Generator().manual_seed(seed),
                 device,
                 labels=labels,
                 guidance=w,
-                progress=False,
+                sampler="ddim",
+                steps=steps,
             )
             per_scale.append(x.cpu().reshape(cfg.num_classes, n, *x.shape[1:]))
         return cls(torch.stack(per_scale, 1), scales, class_names)

@@ -1,0 +1,319 @@
+"""The DDPM family (Ho et al. 2020): a UNet eps_theta trained with the simple loss, sampled with
+the DDPM or DDIM sampler, bounded with the variational bound of Eq. (5).
+
+The maths that takes the network as an argument (the schedule, q(x_t | x_0), the posterior, the
+simple loss, the samplers, classifier-free guidance) is in ``diffusion``; the UNet is in ``nets``.
+This module is a family of ``families``: ``Config``, ``build``, ``train``, ``sample``,
+``from_checkpoint`` and ``likelihood_bounds``.
+
+Introduced in notebook 04 (unconditional) and notebook 05 (conditional, with guidance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .diffusion import (
+    SAMPLERS,
+    Model,
+    Schedule,
+    ddim_sample,
+    ddpm_sample,
+    drop_labels,
+    guided_eps,
+    predict_x0,
+    q_posterior,
+    q_sample,
+    simple_loss,
+)
+from .families import Run
+from .utils import CourseError, check_positive
+
+SUMMARY = "a DDPM with a small UNet (notebook 04; --conditional: notebook 05)"
+DEFAULT_GUIDANCE = (
+    2.0  # chosen in notebook 05: past the point where guided samples are all classified as asked
+)
+
+
+@dataclass
+class DDPMConfig:
+    """A DDPM on images: the UNet of ``nets``, the schedule, and how to train it (Algorithm 1).
+
+    T = 1000 and the linear schedule are Ho et al.'s. The UNet is much smaller than theirs
+    (width 32, two resolutions, no attention) so that it trains on a laptop CPU. Adam's
+    learning rate is raised from their 2e-4 to 2e-3 for the same reason. num_classes > 0 makes
+    the model conditional on labels, dropped with probability p_uncond for classifier-free
+    guidance (Ho & Salimans 2022 use 0.1 or 0.2).
+    """
+
+    image_shape: tuple[int, ...] = (1, 8, 8)
+    width: int = 32
+    T: int = 1000
+    schedule: str = "linear"
+    lr: float = 2e-3
+    batch_size: int = 128
+    steps: int = 2000
+    num_classes: int = 0
+    p_uncond: float = 0.1
+
+    def __post_init__(self):
+        self.image_shape = tuple(self.image_shape)
+        check_positive(self, "width", "lr", "batch_size", "steps")
+        Schedule(self.T, self.schedule)  # validates T and the schedule's name
+        if len(self.image_shape) != 3 or self.image_shape[1] % 2 or self.image_shape[2] % 2:
+            raise CourseError(
+                f"image_shape must be (C, H, W) with even H and W, got {self.image_shape}"
+            )
+
+
+Config = DDPMConfig  # the name every family gives its config
+OPTIONS = {  # the options of `python -m tutorial_lib train ddpm`; their defaults come from DDPMConfig
+    "steps": "training steps",
+    "batch_size": "batch size",
+    "lr": "learning rate",
+    "width": "UNet channels at full resolution",
+    "T": "diffusion steps",
+    "schedule": "beta schedule: linear (Ho et al.) or cosine (Nichol & Dhariwal)",
+}
+
+
+def config_for(data, conditional: bool = False, **options) -> DDPMConfig:
+    """The DDPMConfig for an ``ImageData`` set; conditional: on its labels, with label dropout
+    for classifier-free guidance (notebook 05)."""
+    if conditional:
+        if data.labels is None:
+            raise CourseError(
+                f"{data.name} has no labels, so a conditional model cannot be trained on it"
+            )
+        options["num_classes"] = len(data.classes)
+    return DDPMConfig(image_shape=data.shape, **options)
+
+
+def build(cfg: DDPMConfig) -> torch.nn.Module:
+    """The untrained UNet eps_theta(x_t, t[, y]) for ``cfg``."""
+    from .nets import UNet
+
+    return UNet(cfg.image_shape, cfg.width, cfg.num_classes)
+
+
+def train_ddpm(
+    images: torch.Tensor,
+    cfg: DDPMConfig,
+    device="cpu",
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+    labels: torch.Tensor | None = None,
+):
+    """Algorithm 1 with ``train_loop``: returns (model in eval mode, schedule, history)."""
+    from .training import random_batches, train_loop
+
+    if (labels is None) != (cfg.num_classes == 0):
+        raise CourseError(
+            "a conditional DDPM (num_classes > 0) needs labels, and an unconditional one takes none"
+        )
+    model = build(cfg).to(device)
+    schedule = Schedule(cfg.T, cfg.schedule)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    tensors = (images,) if labels is None else (images, labels)
+
+    def step(batch):
+        x_0 = batch[0].to(device)
+        t = torch.randint(0, schedule.T, (x_0.shape[0],), generator=generator).to(device)
+        eps = torch.randn(x_0.shape, generator=generator).to(device)
+        if labels is None:
+            loss = simple_loss(model, x_0, schedule, t, eps)
+        else:  # conditional: eps_theta(x_t, t, y), with labels dropped for classifier-free guidance
+            y = drop_labels(batch[1].to(device), cfg.p_uncond, cfg.num_classes, generator)
+            loss = simple_loss(lambda x, t: model(x, t, y), x_0, schedule, t, eps)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    batches = random_batches(*tensors, batch_size=cfg.batch_size, generator=generator)
+    history = train_loop(step, batches, cfg.steps, desc="DDPM", progress=progress)
+    return model.eval(), schedule, history
+
+
+def train(data, cfg: DDPMConfig, device="cpu", generator=None, progress: bool = True) -> Run:
+    """The family interface: ``train_ddpm`` on an ``ImageData`` set (on its labels if conditional)."""
+    labels = data.labels if cfg.num_classes else None
+    model, _, history = train_ddpm(data.images, cfg, device, generator, progress, labels)
+    return Run(model, cfg, history)
+
+
+def sample(
+    model: Model,
+    cfg: DDPMConfig,
+    n: int,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    labels: torch.Tensor | None = None,
+    guidance: float | None = None,
+    sampler: str = "ddpm",
+    steps: int | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """n images (n, C, H, W) in [-1, 1] from a trained DDPM, the predicted x_0 clipped at each step.
+
+    labels (n,): the classes to draw, for a conditional model. guidance: the scale w of
+    ``diffusion.guided_eps`` (default ``DEFAULT_GUIDANCE`` with labels, 0 without).
+    sampler: "ddpm" (all T steps) or "ddim" with ``steps`` steps (default 50).
+    """
+    if sampler not in SAMPLERS:
+        raise CourseError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if labels is not None:
+        if cfg.num_classes == 0:
+            raise CourseError(
+                "this DDPM is unconditional; labels and guidance need one trained with --conditional"
+            )
+        if labels.min() < 0 or labels.max() >= cfg.num_classes:
+            raise CourseError(
+                f"labels must lie in 0..{cfg.num_classes - 1}, got {int(labels.min())}..{int(labels.max())}"
+            )
+        y, w = labels.to(device), DEFAULT_GUIDANCE if guidance is None else guidance
+        net = lambda x, t: guided_eps(model, x, t, y, w, cfg.num_classes)  # noqa: E731
+    elif guidance:
+        raise CourseError("--guidance needs labels and a model trained with --conditional")
+    else:
+        net = model
+    schedule = Schedule(cfg.T, cfg.schedule)
+    shape = (n, *cfg.image_shape)
+    if sampler == "ddpm":
+        if steps is not None and steps != cfg.T:
+            raise CourseError(
+                f"DDPM runs all T = {cfg.T} steps; use --sampler ddim for {steps} steps"
+            )
+        x, _ = ddpm_sample(net, shape, schedule, generator, device, clip_x0=True, progress=progress)
+    else:
+        x, _ = ddim_sample(
+            net,
+            shape,
+            schedule,
+            steps or 50,
+            generator=generator,
+            device=device,
+            clip_x0=True,
+            progress=progress,
+        )
+    return x.clamp(-1, 1)
+
+
+def from_checkpoint(checkpoint: dict) -> tuple[torch.nn.Module, DDPMConfig]:
+    """Rebuild (model, config) from a checkpoint written by ``train ddpm``."""
+    from .utils import load_weights
+
+    cfg = DDPMConfig(**checkpoint["config"])
+    return load_weights(build(cfg), checkpoint).eval(), cfg
+
+
+# ---------------------------------------------------------------- the variational bound
+def discretized_gaussian_log_likelihood(
+    x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, levels: int
+) -> torch.Tensor:
+    """log P(x) for data x on ``levels`` evenly spaced values in [-1, 1], under N(mean, std^2)
+    integrated over each value's bin (Ho et al. 2020, Eq. 13):
+
+        P(x) = Phi((x + delta/2 - mean) / std) - Phi((x - delta/2 - mean) / std),  delta = 2 / (levels - 1),
+
+    with the outermost bins reaching to -inf and +inf. x, mean: (B, ...); std broadcasts. Returns (B, ...).
+    """
+    normal = torch.distributions.Normal(mean.double(), std.double())
+    x = x.double()
+    half = 1.0 / (levels - 1)
+    upper = torch.where(x > 1 - half, torch.ones_like(x), normal.cdf(x + half))
+    lower = torch.where(x < -1 + half, torch.zeros_like(x), normal.cdf(x - half))
+    return (upper - lower).clamp(min=1e-12).log()
+
+
+@torch.no_grad()
+def variational_bound(
+    model: Model,
+    x_0: torch.Tensor,
+    schedule: Schedule,
+    levels: int = 256,
+    variance: str = "beta",
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """The negative variational bound on log p(x_0), Ho et al. 2020, Eq. (5), in nats per image:
+
+        L = KL(q(x_T | x_0) || N(0, I))                                   "prior"
+          + sum_{t=2}^{T} KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t))   "diffusion"
+          - log p_theta(x_0 | x_1)                                          "decoder"
+
+    with one draw of x_t ~ q(x_t | x_0) per term, as in their Table 2. p_theta(x_{t-1} | x_t) is
+    the sampler's Gaussian: its mean is the posterior mean at the predicted x_0, its variance
+    beta_t ("beta", with beta_tilde at the first step as in the authors' code) or beta_tilde_t.
+    The decoder is ``discretized_gaussian_log_likelihood`` on the data's ``levels`` grey levels,
+    so the total bounds a discrete negative log-likelihood: divide by (dims * ln 2) for bits/dim.
+
+    x_0: (B, ...) on the grid of ``levels`` values in [-1, 1]. Returns (B,) float64 tensors
+    "prior", "diffusion", "decoder" and "total".
+    """
+    from tqdm.auto import tqdm
+
+    if variance not in ("beta", "beta_tilde"):
+        raise CourseError(f"unknown variance {variance!r}; choose beta or beta_tilde")
+    var = schedule.beta_tilde.clone() if variance == "beta_tilde" else schedule.beta.clone()
+    if schedule.T > 1:
+        var[0] = schedule.beta_tilde[1]  # beta_tilde[0] = 0: the decoder needs a width
+    dims = tuple(range(1, x_0.ndim))
+    B, last = x_0.shape[0], torch.full((x_0.shape[0],), schedule.T - 1, dtype=torch.long)
+    normal = torch.distributions.Normal
+    q_T = normal(
+        schedule.at(schedule.alpha_bar.sqrt(), last, x_0.double()) * x_0.double(),
+        schedule.at((1 - schedule.alpha_bar).sqrt(), last, x_0.double()),
+    )
+    prior = torch.distributions.kl_divergence(q_T, normal(0.0, 1.0)).sum(dims)
+    diffusion = torch.zeros(B, dtype=torch.float64)
+    for step in tqdm(
+        range(schedule.T - 1, -1, -1), desc="bound", disable=not progress, leave=False
+    ):
+        t = torch.full((B,), step, dtype=torch.long, device=x_0.device)
+        eps = torch.randn(x_0.shape, generator=generator).to(x_0.device)
+        x_t = q_sample(x_0, t, eps, schedule)
+        x0_hat = predict_x0(x_t, t, model(x_t, t), schedule)
+        mean_p, _ = q_posterior(x0_hat.double(), x_t.double(), t, schedule)
+        std_p = schedule.at(var.sqrt(), t, x_t.double())
+        if step == 0:
+            decoder = -discretized_gaussian_log_likelihood(x_0, mean_p, std_p, levels).sum(dims)
+        else:
+            mean_q, var_q = q_posterior(x_0.double(), x_t.double(), t, schedule)
+            kl = torch.distributions.kl_divergence(
+                normal(mean_q, var_q.sqrt()), normal(mean_p, std_p)
+            )
+            diffusion += kl.sum(dims).cpu()
+    prior, decoder = prior.cpu(), decoder.cpu()
+    return {
+        "prior": prior,
+        "diffusion": diffusion,
+        "decoder": decoder,
+        "total": prior + diffusion + decoder,
+    }
+
+
+@torch.no_grad()
+def likelihood_bounds(
+    model: Model,
+    cfg: DDPMConfig,
+    images: torch.Tensor,
+    levels: int,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    progress: bool = False,
+) -> dict[str, float]:
+    """The variational bound (``variational_bound``, all T terms) on held-out images (N, C, H, W),
+    averaged, in nats per image, and its three parts. A conditional DDPM is bounded with its
+    "no label" input, i.e. as the unconditional model it also is."""
+    schedule = Schedule(cfg.T, cfg.schedule)
+    terms = variational_bound(
+        model, images.to(device), schedule, levels, generator=generator, progress=progress
+    )
+    nats = {"neg_bound": terms["total"].mean().item()}
+    nats.update(
+        {f"neg_bound_{k}": terms[k].mean().item() for k in ("prior", "diffusion", "decoder")}
+    )
+    return nats
