@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "build" / "nbgrader"
 
 
-def _api(course: Path):
+def _api(course: Path, execute: bool = True):
     # nbgrader runs `alembic` (its database migrations) as a program: put this Python's
     # scripts folder first on PATH, so that it is found when the venv is not activated
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
@@ -44,6 +44,15 @@ def _api(course: Path):
     config.CourseDirectory.course_id = "deep-generative-models"
     config.Execute.timeout = 900  # seconds per cell; the longest training cell takes about 60 s
     config.Execute.allow_errors = True  # a failing test cell costs its points, not the rest
+    if not execute:  # grade the outputs the notebooks hold: keep them, and run nothing
+        from nbgrader.converters import Autograde
+        from nbgrader.preprocessors import ClearOutput, Execute
+
+        steps = Autograde.class_traits()
+        sanitize = steps["sanitize_preprocessors"].default()
+        config.Autograde.sanitize_preprocessors = [p for p in sanitize if p is not ClearOutput]
+        grade = steps["autograde_preprocessors"].default()
+        config.Autograde.autograde_preprocessors = [p for p in grade if p is not Execute]
     return NbGraderAPI(config=config)
 
 
@@ -92,8 +101,15 @@ def student(out: Path, course: Path = COURSE) -> list[Path]:
     return written
 
 
-def grade(submissions: Path, csv_path: Path, course: Path = COURSE) -> list[dict]:
-    """Autograde every student's notebooks in ``submissions`` and write points per exercise to ``csv_path``."""
+def grade(
+    submissions: Path, csv_path: Path, course: Path = COURSE, execute: bool = True
+) -> list[dict]:
+    """Autograde every student's notebooks in ``submissions`` and write points per exercise to ``csv_path``.
+
+    execute=False grades the outputs the notebooks already hold, without running them. Use it
+    only for notebooks whose outputs are known to be those of a fresh run: the instructor
+    edition in notebooks/, whose stored outputs nbval checks against a fresh run in `make test`
+    (tests/test_classroom.py grades it so). A student's submission must always be executed."""
     from nbgrader.api import Gradebook
 
     if not submissions.is_dir():
@@ -114,7 +130,7 @@ def grade(submissions: Path, csv_path: Path, course: Path = COURSE) -> list[dict
         )
     if _stale(course):  # first grading, or the instructor edition changed since `make student`
         generate(course)
-    api = _api(course)
+    api = _api(course, execute)
     for student_id, nb in found:
         target = course / "submitted" / student_id / nb.stem
         target.mkdir(parents=True, exist_ok=True)

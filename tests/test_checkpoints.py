@@ -51,3 +51,9 @@ def test_evaluate_model_reports_likelihood_only_where_one_exists(tmp_path, capsy
     assert "a gan model defines no likelihood" in capsys.readouterr().err
     assert main([*args, str(tmp_path / "nowhere")]) == 2
     assert "no checkpoint at" in capsys.readouterr().err
+    vae_run = str(ROOT / "checkpoints" / "vae")
+    assert main([*args, vae_run, "--likelihood-images", "0"]) == 2
+    assert "--likelihood-images must be at least 1" in capsys.readouterr().err
+    assert main([*args, vae_run, "--likelihood-images", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["likelihood_images"] == 5 and result["neg_iwae_nats"] <= result["neg_elbo_nats"]

@@ -94,11 +94,11 @@ def errors(notebook_path: Path) -> dict[str, str]:
 
 
 def test_autograding(course):
-    subs = course / "submissions"
+    subs, stored = course / "submissions", course / "instructor"
     for path in WITH_EXERCISES:
-        (subs / "instructor").mkdir(parents=True, exist_ok=True)
+        (stored / "instructor").mkdir(parents=True, exist_ok=True)
         (subs / "blank").mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, subs / "instructor" / path.name)
+        shutil.copy(path, stored / "instructor" / path.name)
         shutil.copy(course / "student" / path.name, subs / "blank" / path.name)
     wrong = nbformat.read(course / "student" / "03_ddpm_forward.ipynb", 4)
     for cell in wrong.cells:
@@ -108,10 +108,16 @@ def test_autograding(course):
     (subs / "wrong").mkdir()
     nbformat.write(wrong, subs / "wrong" / "03_ddpm_forward.ipynb")
 
-    rows = classroom.grade(subs, course / "grades.csv", course=course / "nbgrader")
+    # The instructor edition is graded from its stored outputs, which nbval has just checked
+    # against a fresh run of every notebook (test_instructor_outputs_are_checked_by_nbval);
+    # the blank and wrong editions are executed, as every student's submission is.
+    rows = classroom.grade(stored, course / "instructor.csv", course / "nbgrader", execute=False)
+    rows += classroom.grade(subs, course / "grades.csv", course=course / "nbgrader")
 
     with open(course / "grades.csv") as f:
-        assert list(csv.DictReader(f)) == [{k: str(v) for k, v in r.items()} for r in rows]
+        assert list(csv.DictReader(f)) == [
+            {k: str(v) for k, v in r.items()} for r in rows if r["student"] != "instructor"
+        ]
     by = {}
     for r in rows:
         by.setdefault(r["student"], {})[r["exercise"]] = (r["points"], r["max_points"])
@@ -131,6 +137,35 @@ def test_autograding(course):
     assert (
         "standard deviations" in feedback and "coefficients of x_0 and x_t are swapped" in feedback
     )
+
+
+def test_instructor_outputs_are_checked_by_nbval():
+    """Grading the instructor edition from its stored outputs is sound only if nbval compares
+    every graded cell's output with a fresh run, and the stored ones hold no error."""
+    for path in WITH_EXERCISES:
+        for cell in nbformat.read(path, 4).cells:
+            if graded(cell) or cell.metadata.get("nbgrader", {}).get("solution"):
+                assert not re.search(r"NBVAL_(IGNORE_OUTPUT|SKIP)", cell.source), path.name
+                assert "nbval-skip" not in cell.metadata.get("tags", []), path.name
+                assert all(o.output_type != "error" for o in cell.get("outputs", [])), path.name
+
+
+def test_grading_without_executing_reads_the_stored_outputs(course):
+    """execute=False grades what a notebook holds: a stored error costs the points."""
+    path = next(p for p in WITH_EXERCISES if p.stem.startswith("03"))
+    nb = nbformat.read(path, 4)
+    test_cell = next(c for c in nb.cells if graded(c))
+    test_cell.outputs = [
+        nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong", traceback=[])
+    ]
+    (course / "stale" / "broken").mkdir(parents=True)
+    nbformat.write(nb, course / "stale" / "broken" / path.name)
+    rows = classroom.grade(
+        course / "stale", course / "stale.csv", course / "nbgrader", execute=False
+    )
+    points = {r["exercise"]: r["points"] for r in rows}
+    assert points[test_cell.metadata.nbgrader["grade_id"].removesuffix("_tests")] == 0
+    assert sum(points.values()) > 0  # the other exercise keeps its points
 
 
 def test_grading_regenerates_the_course_when_the_instructor_edition_changed(tmp_path):

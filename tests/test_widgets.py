@@ -6,6 +6,7 @@ samples whose values encode where they came from.
 """
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,7 +196,7 @@ def test_make_course_saves_each_animation_and_the_html_shows_it(forward, tmp_pat
     from nbconvert import HTMLExporter
 
     spec = importlib.util.spec_from_file_location(
-        "run_course", widgets.__file__.replace("tutorial_lib/widgets.py", "scripts/run_course.py")
+        "run_course", str(Path(widgets.__file__).parents[2] / "scripts" / "run_course.py")
     )
     run_course = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_course)

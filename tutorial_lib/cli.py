@@ -267,15 +267,10 @@ def cmd_evaluate(args) -> int:
     from .data import from_uint8, load_samples
     from .utils import get_device, load_checkpoint
 
-    images, labels = load_samples(args.samples)
+    if args.likelihood_images is not None and args.likelihood_images < 1:
+        raise CourseError(f"--likelihood-images must be at least 1, got {args.likelihood_images}")
     data, train = _load_data(args, split="test"), _load_data(args, split="train")
-    sample_shape = images.shape[1:] if images.ndim == 3 else (images.shape[3], *images.shape[1:3])
-    expected = data.shape[1:] if data.shape[0] == 1 else data.shape
-    if tuple(sample_shape) != tuple(expected):
-        raise CourseError(
-            f"{args.samples} holds images of {'x'.join(map(str, sample_shape))}, but {data.name} "
-            f"images are {'x'.join(map(str, expected))}; evaluate against the data set the model was trained on"
-        )
+    images, labels = load_samples(args.samples, like=data)
     if len(images) < 10:
         raise CourseError(
             f"{args.samples} holds {len(images)} images; the metrics need at least 10"
@@ -290,17 +285,13 @@ def cmd_evaluate(args) -> int:
                 f"{args.model} was trained on {model['extra']['dataset']}, not {data.name}; "
                 f"pass --dataset {model['extra']['dataset']}"
             )
-    if args.classifier:
-        classifier, _ = metrics.from_checkpoint(load_checkpoint(args.classifier, kind="classifier"))
-    else:
+    if not args.classifier:
         print(
             f"training the course's classifier on {train.name} (seed {args.seed}); "
             "pass --classifier RUN_DIR to reuse one",
             file=sys.stderr,
         )
-        classifier = metrics.train_classifier(
-            train.images, train.labels, len(train.classes), generator=generator, progress=False
-        )
+    classifier = metrics.course_classifier(args.classifier, train, generator)
     classifier = classifier.to(device)
     x = from_uint8(images, data.levels).to(device)
     n = min(len(x), len(train))
@@ -321,10 +312,10 @@ def cmd_evaluate(args) -> int:
     }
     if model is not None:  # bounds on -log p(held-out images), where the model defines one
         torch.manual_seed(args.seed)
+        held_out = data.images[: args.likelihood_images]
         result["likelihood_model"] = f"{model['kind']} from {args.model}"
-        result.update(
-            metrics.likelihood(model, data.images, generator, device, progress=not args.json)
-        )
+        result["likelihood_images"] = len(held_out)
+        result.update(metrics.likelihood(model, held_out, generator, device, not args.json))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -383,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a run folder whose family bounds a likelihood (VAE, DDPM): also report its bounds "
         "on the test split",
+    )
+    p.add_argument(
+        "--likelihood-images",
+        type=int,
+        default=None,
+        help="with --model: bound only the first N test images (default: all; the DDPM's bound "
+        "runs the network T times on each)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=cmd_evaluate)

@@ -353,11 +353,22 @@ def save_samples(
     return path
 
 
-def load_samples(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a ``samples.npz``: (images uint8 (N, H, W) or (N, H, W, 3), labels int64 or None), validated as by ``load_npz``."""
+def load_samples(
+    path: str | os.PathLike, like: ImageData | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a ``samples.npz``: (images uint8 (N, H, W) or (N, H, W, 3), labels int64 or None),
+    validated as by ``load_npz``; with ``like``, also that the images have that data set's shape."""
     images, labels = _read_npz(path)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]  # one channel is grey
+    if like is not None:
+        shape = images.shape[1:] if images.ndim == 3 else (images.shape[3], *images.shape[1:3])
+        expected = like.shape[1:] if like.shape[0] == 1 else like.shape
+        if tuple(shape) != tuple(expected):
+            raise DatasetError(
+                f"{path} holds images of {'x'.join(map(str, shape))}, but {like.name} images are "
+                f"{'x'.join(map(str, expected))}; evaluate against the data set the model was trained on"
+            )
     return images, labels
 
 

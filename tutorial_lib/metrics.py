@@ -176,6 +176,16 @@ def from_checkpoint(checkpoint: dict) -> tuple[Classifier, Config]:
     return load_weights(build(cfg), checkpoint).eval(), cfg
 
 
+def course_classifier(run_dir=None, data=None, generator=None) -> Classifier:
+    """The judge of the metrics: the classifier saved in ``run_dir`` (``train classifier``), or,
+    without one, a new one trained on ``data``, an ``ImageData`` training split."""
+    from .utils import load_checkpoint
+
+    if run_dir:
+        return from_checkpoint(load_checkpoint(run_dir, kind="classifier"))[0]
+    return train(data, config_for(data), generator=generator, progress=False).model
+
+
 def report(model: Classifier, cfg: Config, held_out, device="cpu") -> dict[str, float]:
     """The classifier's accuracy on a held-out ``ImageData`` split."""
     x, y = held_out.images.to(device), held_out.labels.to(device)

@@ -1,0 +1,116 @@
+"""The explorer every widget is: controls, a matplotlib figure drawn once per state, and an
+animated GIF of the same frames for readers without a kernel."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+from ..plotting import image_grid
+
+DPI = 72
+
+
+def _spread(values: Sequence, k: int) -> list:
+    """At most k of the values, evenly spread, the first and the last included."""
+    index = np.unique(np.linspace(0, len(values) - 1, min(k, len(values))).round().astype(int))
+    return [values[i] for i in index]
+
+
+def _grid(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> an (H', W', 3) array in [0, 1] for imshow."""
+    return image_grid(images.detach().float().cpu(), nrow=nrow).permute(1, 2, 0).numpy()
+
+
+def _stepper(values: Sequence, description: str, width: str = "420px") -> widgets.SelectionSlider:
+    """A slider over the given values (time steps, snapshots, scales), starting at the first."""
+    values = list(values)
+    return widgets.SelectionSlider(
+        options=values, value=values[0], description=description, layout=widgets.Layout(width=width)
+    )
+
+
+class Explorer:
+    """Controls over precomputed frames and one matplotlib figure redrawn in place.
+
+    Subclasses build ``self.fig``'s artists in ``setup`` and update them in ``draw(**state)``,
+    where ``state`` maps each control's name to its value; ``draw`` also fills ``self.shown``.
+    ``animation_states`` lists the states the GIF walks through.
+    """
+
+    name = "explorer"
+
+    def __init__(self, controls: dict[str, widgets.ValueWidget], figsize: tuple[float, float]):
+        self.controls = controls
+        self.fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+        FigureCanvasAgg(self.fig)
+        self.shown: dict = {}
+        self.last_redraw_seconds = 0.0
+        self.image = widgets.Image(format="png")
+        self.setup()
+        for control in controls.values():
+            control.observe(lambda _: self.redraw(), names="value")
+        self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.image])
+        self.redraw()
+
+    # to be filled in by each explorer
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def draw(self, **state) -> None:
+        raise NotImplementedError
+
+    def animation_states(self) -> list[dict]:
+        raise NotImplementedError
+
+    # shared machinery
+    def state(self) -> dict:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def redraw(self) -> None:
+        """Draw the frame for the controls' current values into the image widget."""
+        start = time.perf_counter()
+        self.draw(**self.state())
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png")
+        self.image.value = buffer.getvalue()
+        self.last_redraw_seconds = time.perf_counter() - start
+
+    def gif(self, fps: float = 4) -> bytes:
+        """An animated GIF of ``animation_states``, drawn exactly as the widget draws them."""
+        frames = []
+        for state in self.animation_states():
+            self.draw(**state)
+            self.fig.canvas.draw()
+            rgb = np.asarray(self.fig.canvas.buffer_rgba())[..., :3]
+            frames.append(Image.fromarray(rgb).quantize(colors=128, dither=Image.Dither.NONE))
+        self.draw(**self.state())  # back to what the controls say
+        buffer = io.BytesIO()
+        frames[0].save(
+            buffer,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=int(1000 / fps),
+            loop=0,
+        )
+        return buffer.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
+        gif = base64.b64encode(self.gif()).decode("ascii")
+        bundle["text/html"] = (
+            f'<img data-animation="{html.escape(self.name)}" alt="animation: {html.escape(self.name)}" '
+            f'src="data:image/gif;base64,{gif}"/>'
+        )
+        return bundle
