@@ -6,7 +6,7 @@
 
 Every checkpoint is produced by the course's own CLI with a fixed seed. Afterwards each
 generator draws a fixed set of samples, which `evaluate` measures with the shipped
-classifier, and the VAE's and the DDPM's likelihood bounds on the test split are computed
+classifier, and the likelihood bounds of the runs in WITH_BOUNDS are computed
 (`evaluate --model`); the command lines, the files' SHA-256 and those metrics are written to
 checkpoints/manifest.json. tests/test_checkpoints.py reloads every checkpoint, checks its
 hash, repeats the sampling and compares the metrics with the manifest.

@@ -182,3 +182,15 @@ def test_conditional_vae():
         model.encode(data.images[:2])
     with pytest.raises(CourseError, match="needs labels"):
         vae.train_vae(data.images, cfg, progress=False)
+
+
+def test_cli_trains_and_samples_a_conditional_vae(tmp_path, capsys):
+    run = tmp_path / "cvae"
+    assert main(["train", "vae", "--conditional", "--steps", "5", "--out", str(run)]) == 0
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(run), "--n", "6", "--labels", "3,7", "--out", str(out)]) == 0
+    with np.load(out) as f:
+        assert f["labels"].tolist() == [3, 3, 3, 7, 7, 7]
+    capsys.readouterr()
+    assert main(["sample", str(run), "--guidance", "2", "--out", str(out)]) == 2
+    assert "--guidance applies to ddpm" in capsys.readouterr().err

@@ -2,9 +2,10 @@
 
 A family is a module (``gan``, ``vae``, ``ddpm``, and the classifier in ``metrics``) that exposes:
 
-    Config                    a dataclass: everything needed to rebuild the model and repeat its training
-    OPTIONS                   {Config field: help text}: the options of ``train NAME``, whose
-                              defaults the command line reads from Config
+    Config                    a dataclass: everything needed to rebuild the model and repeat its
+                              training; a conditional model has ``num_classes`` > 0 (0: unconditional)
+    OPTIONS                   {Config field: help text}: the options of ``train NAME``; each field
+                              has an int, float or str default, which ``--help`` shows
     SUMMARY                   one line for ``train --help``, naming the notebook
     config_for(data, **options) -> Config
                               the Config for an ``data.ImageData`` set (its shape, grey levels, classes);
@@ -15,16 +16,19 @@ A family is a module (``gan``, ``vae``, ``ddpm``, and the classifier in ``metric
 
 and, where the family has them:
 
-    sample(model, cfg, n, generator, device, **options) -> (n, C, H, W) images in [-1, 1]
-                              its keyword options (labels, sampler, steps, guidance, progress) are
-                              the ones ``python -m tutorial_lib sample`` accepts for that family
+    sample(model, cfg, n, generator, device, **options) -> (n, *image_shape) samples in [-1, 1]
+                              ``python -m tutorial_lib sample`` passes the keywords among labels,
+                              sampler, steps, guidance and progress that this function takes, and
+                              refuses --labels, --sampler, --steps, --guidance where it takes none
     likelihood_bounds(model, cfg, images, levels, generator, device, progress) -> {name: nats}
-                              bounds on -log p(x) of held-out images (``evaluate --model``)
+                              bounds on -log p(x) of held-out images, averaged (``evaluate --model``)
     report(model, cfg, held_out, device) -> {name: value}
                               what ``train`` prints on the held-out split (the classifier's accuracy)
 
-The command line, ``metrics.likelihood``, scripts/make_checkpoints.py, scripts/bench_sampling.py
-and the tests reach a family only through ``get``. A new family is a module and one line in
+``train NAME`` saves the model with ``utils.save_checkpoint`` under its family's name as the
+checkpoint's kind, with the data set's name and grey levels in its ``extra``. The command line,
+``metrics.likelihood``, scripts/make_checkpoints.py, scripts/bench_sampling.py and the tests reach
+a family only through ``get``. A new family is a module and one line in
 ``FAMILIES``; README.md, "How to add a model family", walks through it.
 """
 

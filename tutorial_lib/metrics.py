@@ -28,7 +28,7 @@ SUMMARY = "the course's digit classifier, for the metrics (notebook 05)"
 
 
 @dataclass
-class Config:
+class ClassifierConfig:
     """The classifier of the metrics: its input, its classes, and how to train it."""
 
     image_shape: tuple[int, ...] = (1, 8, 8)
@@ -42,16 +42,17 @@ class Config:
         check_positive(self, "num_classes", "steps", "batch_size", "lr")
 
 
+Config = ClassifierConfig  # the name every family gives its config
 OPTIONS = {"steps": "training steps", "batch_size": "batch size", "lr": "learning rate"}
 
 
-def config_for(data, **options) -> Config:
+def config_for(data, **options) -> ClassifierConfig:
     if data.labels is None:
         raise CourseError(f"{data.name} has no labels, so no classifier can be trained on it")
-    return Config(image_shape=data.shape, num_classes=len(data.classes), **options)
+    return ClassifierConfig(image_shape=data.shape, num_classes=len(data.classes), **options)
 
 
-def build(cfg: Config) -> Classifier:
+def build(cfg: ClassifierConfig) -> Classifier:
     return Classifier(cfg.image_shape, cfg.num_classes)
 
 
@@ -69,7 +70,9 @@ def train_classifier(
     """Train a ``Classifier`` with cross-entropy and small random shifts of the images (one pixel)."""
     from .training import random_batches, train_loop
 
-    model = build(Config(tuple(images.shape[1:]), num_classes, steps, batch_size, lr)).to(device)
+    model = build(ClassifierConfig(tuple(images.shape[1:]), num_classes, steps, batch_size, lr)).to(
+        device
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def step(batch):
@@ -152,7 +155,7 @@ def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
     return float(-(p * p.log()).sum())
 
 
-def train(data, cfg: Config, device="cpu", generator=None, progress: bool = True) -> Run:
+def train(data, cfg: ClassifierConfig, device="cpu", generator=None, progress: bool = True) -> Run:
     """The family interface: ``train_classifier`` on an ``ImageData`` set and its labels."""
     model = train_classifier(
         data.images,
@@ -168,11 +171,11 @@ def train(data, cfg: Config, device="cpu", generator=None, progress: bool = True
     return Run(model, cfg)
 
 
-def from_checkpoint(checkpoint: dict) -> tuple[Classifier, Config]:
+def from_checkpoint(checkpoint: dict) -> tuple[Classifier, ClassifierConfig]:
     """Rebuild (classifier, config) from a checkpoint written by ``train classifier``."""
     from .utils import load_weights
 
-    cfg = Config(**checkpoint["config"])
+    cfg = ClassifierConfig(**checkpoint["config"])
     return load_weights(build(cfg), checkpoint).eval(), cfg
 
 
@@ -186,7 +189,7 @@ def course_classifier(run_dir=None, data=None, generator=None) -> Classifier:
     return train(data, config_for(data), generator=generator, progress=False).model
 
 
-def report(model: Classifier, cfg: Config, held_out, device="cpu") -> dict[str, float]:
+def report(model: Classifier, cfg: ClassifierConfig, held_out, device="cpu") -> dict[str, float]:
     """The classifier's accuracy on a held-out ``ImageData`` split."""
     x, y = held_out.images.to(device), held_out.labels.to(device)
     return {"held_out_accuracy": accuracy(model.to(device), x, y)}

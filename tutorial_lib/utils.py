@@ -145,7 +145,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
         if not (path / CHECKPOINT_NAME).is_file():
             raise CheckpointError(
                 f"{path} holds no {CHECKPOINT_NAME}; train a model into it first "
-                f"(python -m tutorial_lib train {kind or 'gan'} --out {path})"
+                f"(python -m tutorial_lib train {kind or 'FAMILY'} --out {path})"
             )
         path = path / CHECKPOINT_NAME
     if not path.is_file():
