@@ -19,8 +19,9 @@ def test_help_lists_subcommands(capsys):
 def test_datasets_lists_all_names(capsys, tmp_path):
     assert main(["datasets", "--data-root", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    rows = {line.split()[0]: line for line in lines[1:4]}
-    assert set(rows) == {"digits", "mnist", "fashion-mnist"}
+    rows = {line.split()[0]: line for line in lines[1:5]}
+    assert set(rows) == {"digits", "mnist10k", "mnist", "fashion-mnist"}
+    assert "1x28x28" in rows["mnist10k"] and " yes " in rows["mnist10k"]
     assert "1x8x8" in rows["digits"] and " yes " in rows["digits"]
     assert "1x28x28" in rows["mnist"] and " no " in rows["mnist"]
 
@@ -58,7 +59,7 @@ def test_show_real_mnist(tmp_path, shared_mnist, capsys):
     [
         (
             ["--dataset", "nope"],
-            "error: unknown dataset 'nope'; choose one of digits, mnist, fashion-mnist",
+            "error: unknown dataset 'nope'; choose one of digits, mnist10k, mnist, fashion-mnist",
         ),
         (["--split", "dev"], "error: unknown split 'dev'; choose one of train, val, test, all"),
         (["--n", "0"], "error: --n must be at least 1"),
@@ -89,7 +90,7 @@ def test_unknown_dataset_from_the_shell_has_no_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown dataset 'nope'; choose one of digits, mnist, fashion-mnist, "
+        "error: unknown dataset 'nope'; choose one of digits, mnist10k, mnist, fashion-mnist, "
         "or give a path to an .npz file"
     ]
 

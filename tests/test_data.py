@@ -41,7 +41,7 @@ def test_digits_format():
 
 
 def test_unknown_names_list_the_choices():
-    with pytest.raises(DatasetError, match="choose one of digits, mnist, fashion-mnist"):
+    with pytest.raises(DatasetError, match="choose one of digits, mnist10k, mnist, fashion-mnist"):
         load_dataset("nope")
     with pytest.raises(
         DatasetError, match="unknown split 'dev'; choose one of train, val, test, all"
@@ -215,8 +215,9 @@ def test_samples_reject_bad_input(tmp_path):
 
 def test_dataset_table(tmp_path):
     rows = {r["name"]: r for r in data.dataset_table(tmp_path)}
-    assert list(rows) == ["digits", "mnist", "fashion-mnist"]
-    assert rows["digits"]["offline"] and not rows["mnist"]["offline"]
+    assert list(rows) == ["digits", "mnist10k", "mnist", "fashion-mnist"]
+    assert rows["digits"]["offline"] and rows["mnist10k"]["offline"]
+    assert not rows["mnist"]["offline"]
     write_idx(
         tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte", np.zeros((1, 28, 28), np.uint8)
     )
@@ -237,3 +238,56 @@ def test_failed_download_falls_back_to_the_split_that_is_there(shared_mnist, mon
     ):
         d = load_dataset("mnist", split="train", root=shared_mnist, download=True)
     assert len(d) == 10000
+
+
+# ---------------------------------------------------------------- mnist10k, bundled
+def test_mnist10k_is_the_official_test_split_with_a_fixed_split():
+    import hashlib
+
+    from tutorial_lib import mnist10k
+
+    for name, md5 in mnist10k.FILES.items():  # the published md5, checked independently here
+        assert hashlib.md5((mnist10k.FOLDER / name).read_bytes()).hexdigest() == md5
+    assert (mnist10k.FOLDER / "NOTICE.md").read_text().count("CC BY-SA 3.0") >= 1
+    train, test, every = (load_dataset("mnist10k", s) for s in ("train", "test", "all"))
+    assert (len(train), len(test), len(every)) == (9000, 1000, 10000)
+    assert train.shape == test.shape == (1, 28, 28) and train.levels == 256
+    torch.testing.assert_close(every.images[:9000], train.images)  # train: images 0 to 8,999
+    torch.testing.assert_close(every.images[9000:], test.images)  # test: the last 1,000
+    assert every.labels[:3].tolist() == [7, 2, 1]  # the first test digits of MNIST
+    assert sorted(set(test.labels.tolist())) == list(range(10))
+    with pytest.raises(DatasetError, match="unknown split 'val'; choose one of train, test, all"):
+        load_dataset("mnist10k", "val")
+
+
+def test_mnist10k_equals_the_shared_copy(shared_mnist):
+    every = load_dataset("mnist10k", "all")
+    official = load_dataset("mnist", "test", root=shared_mnist, download=False)
+    torch.testing.assert_close(every.images, official.images)
+    assert torch.equal(every.labels, official.labels)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "remove"])
+def test_a_damaged_bundled_file_is_one_clear_error(tmp_path, monkeypatch, capsys, damage):
+    import shutil
+
+    from tutorial_lib import mnist10k
+    from tutorial_lib.cli import main
+
+    copy = tmp_path / "bundled"
+    shutil.copytree(mnist10k.FOLDER, copy)
+    target = copy / "t10k-images-idx3-ubyte.gz"
+    raw = target.read_bytes()
+    if damage == "flip":
+        target.write_bytes(raw[:1000] + bytes([raw[1000] ^ 1]) + raw[1001:])
+    elif damage == "truncate":
+        target.write_bytes(raw[: len(raw) // 2])
+    else:
+        target.unlink()
+    monkeypatch.setattr(mnist10k, "FOLDER", copy)
+    with pytest.raises(DatasetError, match="is damaged|is missing"):
+        load_dataset("mnist10k", "train")
+    assert main(["show", "--dataset", "mnist10k", "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "digits" in err
+    assert not (tmp_path / "g.png").exists()

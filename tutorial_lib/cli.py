@@ -27,7 +27,8 @@ def option_groups() -> tuple[argparse.ArgumentParser, ...]:
     data.add_argument(
         "--dataset",
         default="digits",
-        help="digits (default, offline), mnist, fashion-mnist, or a path to an .npz file",
+        help="digits (default, offline), mnist10k (offline), mnist, fashion-mnist, or a path to "
+        "an .npz file",
     )
     data.add_argument(
         "--data-root",

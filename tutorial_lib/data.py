@@ -7,8 +7,9 @@ per channel, which is what turns model output back into pixels:
     x = 2 * v / (levels - 1) - 1,    v in {0, 1, ..., levels - 1}.
 
 ``"digits"`` (scikit-learn's bundled 8x8 digits, 17 grey levels) needs no
-download and is the default everywhere. ``"mnist"`` and ``"fashion-mnist"``
-(28x28, 256 levels) come through torchvision, or from a local folder of raw
+download and is the default everywhere. ``"mnist10k"`` (MNIST's 10,000 test digits at 28x28,
+256 levels, bundled with the course; see ``mnist10k``) needs none either. ``"mnist"`` and
+``"fashion-mnist"`` (28x28, 256 levels) come through torchvision, or from a local folder of raw
 IDX files. A path to an ``.npz`` file brings your own images.
 
 Introduced in notebook 00.
@@ -49,7 +50,7 @@ FASHION_CLASSES = (
     "Bag",
     "Ankle boot",
 )
-DATASETS = ("digits", "mnist", "fashion-mnist")
+DATASETS = ("digits", "mnist10k", "mnist", "fashion-mnist")
 
 
 class DatasetError(CourseError, ValueError):
@@ -125,10 +126,10 @@ def load_dataset(
 ) -> ImageData:
     """Load a whole data set into memory as an ``ImageData``.
 
-    name: ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, or a path to an ``.npz``
+    name: ``"digits"``, ``"mnist10k"``, ``"mnist"``, ``"fashion-mnist"``, or a path to an ``.npz``
         file holding ``images`` (uint8, (N, H, W) or (N, H, W, C)) and optional
         integer ``labels`` (N,).
-    split: ``"train"`` or ``"test"``; digits also has ``"val"`` and ``"all"``.
+    split: ``"train"`` or ``"test"``; digits also has ``"val"`` and ``"all"``, mnist10k ``"all"``.
         The digits split is that of jmtomczak/intro_dgm: the first 1000 images
         train, the next 350 validate, the last 447 test. An ``.npz`` file has
         no splits: every split is the whole file.
@@ -139,6 +140,10 @@ def load_dataset(
     """
     if name == "digits":
         return _load_digits(split)
+    if name == "mnist10k":
+        from . import mnist10k
+
+        return mnist10k.load(split)
     if name in TORCHVISION_CLASS:
         return _load_idx(
             name, split, Path(root) if root is not None else default_data_root(), download
@@ -385,6 +390,16 @@ def dataset_table(root: str | os.PathLike | None = None) -> list[dict]:
             "source": "scikit-learn, bundled",
         }
     ]
+    rows.append(
+        {
+            "name": "mnist10k",
+            "shape": (1, 28, 28),
+            "levels": 256,
+            "counts": {"train": 9000, "test": 1000},
+            "offline": True,
+            "source": "MNIST's test split, bundled (CC BY-SA 3.0)",
+        }
+    )
     for name in TORCHVISION_CLASS:
         present = {s: idx_files(name, s, root) is not None for s in IDX_SPLITS}
         rows.append(
