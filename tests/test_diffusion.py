@@ -286,3 +286,23 @@ def test_bound_terms_on_a_point_mass_match_closed_forms():
     assert beta["decoder"].max().item() < 1e-9  # the level is 0.5 wide, the decoder's std 0.01
     with pytest.raises(CourseError, match="beta or beta_tilde"):
         ddpm.variational_bound(exact, x0, s, variance="large")
+
+
+def test_train_previews_with_ddim_not_the_full_chain(tmp_path, monkeypatch):
+    from tutorial_lib import ddpm
+
+    import functools
+
+    calls = []
+    real_sample = ddpm.sample
+
+    @functools.wraps(real_sample)  # keeps the signature, which tells the CLI what sample takes
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(ddpm, "sample", recording)
+    run = ["train", "ddpm", "--steps", "2", "--width", "8", "--T", "20"]
+    assert main([*run, "--out", str(tmp_path / "run")]) == 0
+    assert calls[0]["sampler"] == "ddim" and calls[0].get("steps") is None  # DDIM, min(50, T) steps
+    assert (tmp_path / "run" / "samples.png").is_file()

@@ -208,7 +208,8 @@ def cmd_train(args) -> int:
             said += f"; {key.replace('_', ' ')} ({held_out.split} split) {value:.4g}"
     said += f"; saved {path}"
     if hasattr(family, "sample"):
-        images, _ = draw(args.family, model, cfg, 100, generator, device)
+        preview = getattr(family, "PREVIEW", {})
+        images, _ = draw(args.family, model, cfg, 100, generator, device, **preview)
         said += f" and {save_images(images, out / 'samples.png', nrow=10)}"
     print(said)
     return 0

@@ -32,6 +32,7 @@ from .families import Run
 from .utils import CourseError, check_positive
 
 SUMMARY = "a DDPM with a small UNet (notebook 04; --conditional: notebook 05)"
+PREVIEW = {"sampler": "ddim"}  # train's preview grid: DDIM-50, not the 1000-step chain
 DEFAULT_GUIDANCE = (
     2.0  # chosen in notebook 05: past the point where guided samples are all classified as asked
 )
@@ -160,7 +161,7 @@ def sample(
 
     labels (n,): the classes to draw, for a conditional model. guidance: the scale w of
     ``diffusion.guided_eps`` (default ``DEFAULT_GUIDANCE`` with labels, 0 without).
-    sampler: "ddpm" (all T steps) or "ddim" with ``steps`` steps (default 50).
+    sampler: "ddpm" (all T steps) or "ddim" with ``steps`` steps (default 50, or T if smaller).
     """
     if sampler not in SAMPLERS:
         raise CourseError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
@@ -192,7 +193,7 @@ def sample(
             net,
             shape,
             schedule,
-            steps or 50,
+            steps or min(50, cfg.T),
             generator=generator,
             device=device,
             clip_x0=True,

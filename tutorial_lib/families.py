@@ -22,6 +22,8 @@ and, where the family has them:
                               refuses --labels, --sampler, --steps, --guidance where it takes none
     likelihood_bounds(model, cfg, images, levels, generator, device, progress) -> {name: nats}
                               bounds on -log p(x) of held-out images, averaged (``evaluate --model``)
+    PREVIEW                   keyword options of ``sample`` for the grid ``train`` saves (the DDPM's:
+                              DDIM, 50 steps)
     report(model, cfg, held_out, device) -> {name: value}
                               what ``train`` prints on the held-out split (the classifier's accuracy)
 
