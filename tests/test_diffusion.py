@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tutorial_lib import ddpm, nets, toy
+from tutorial_lib import ddpm, likelihoods, nets, toy
 from tutorial_lib import diffusion as dif
 from tutorial_lib.cli import main
 from tutorial_lib.utils import CourseError
@@ -237,7 +237,7 @@ def test_discretized_likelihood_is_a_distribution_over_the_levels():
     levels = 5
     grid = torch.linspace(-1, 1, levels).view(levels, 1)  # every level, as a (5, 1) batch
     for mean, std in [(0.1, 0.3), (-0.9, 0.05), (2.0, 1.0)]:
-        p = ddpm.discretized_gaussian_log_likelihood(
+        p = likelihoods.discretized_gaussian_log_likelihood(
             grid, torch.full_like(grid, mean), torch.tensor(std), levels
         ).exp()
         assert p.sum().item() == pytest.approx(1.0, abs=1e-9)
@@ -289,9 +289,9 @@ def test_bound_terms_on_a_point_mass_match_closed_forms():
 
 
 def test_train_previews_with_ddim_not_the_full_chain(tmp_path, monkeypatch):
-    from tutorial_lib import ddpm
-
     import functools
+
+    from tutorial_lib import ddpm
 
     calls = []
     real_sample = ddpm.sample

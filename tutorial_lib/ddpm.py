@@ -29,6 +29,7 @@ from .diffusion import (
     simple_loss,
 )
 from .families import Run
+from .likelihoods import discretized_gaussian_log_likelihood
 from .utils import CourseError, check_positive
 
 SUMMARY = "a DDPM with a small UNet (notebook 04; --conditional: notebook 05)"
@@ -211,24 +212,6 @@ def from_checkpoint(checkpoint: dict) -> tuple[torch.nn.Module, DDPMConfig]:
 
 
 # ---------------------------------------------------------------- the variational bound
-def discretized_gaussian_log_likelihood(
-    x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, levels: int
-) -> torch.Tensor:
-    """log P(x) for data x on ``levels`` evenly spaced values in [-1, 1], under N(mean, std^2)
-    integrated over each value's bin (Ho et al. 2020, Eq. 13):
-
-        P(x) = Phi((x + delta/2 - mean) / std) - Phi((x - delta/2 - mean) / std),  delta = 2 / (levels - 1),
-
-    with the outermost bins reaching to -inf and +inf. x, mean: (B, ...); std broadcasts. Returns (B, ...).
-    """
-    normal = torch.distributions.Normal(mean.double(), std.double())
-    x = x.double()
-    half = 1.0 / (levels - 1)
-    upper = torch.where(x > 1 - half, torch.ones_like(x), normal.cdf(x + half))
-    lower = torch.where(x < -1 + half, torch.zeros_like(x), normal.cdf(x - half))
-    return (upper - lower).clamp(min=1e-12).log()
-
-
 @torch.no_grad()
 def variational_bound(
     model: Model,
@@ -248,7 +231,7 @@ def variational_bound(
     with one draw of x_t ~ q(x_t | x_0) per term, as in their Table 2. p_theta(x_{t-1} | x_t) is
     the sampler's Gaussian: its mean is the posterior mean at the predicted x_0, its variance
     beta_t ("beta", with beta_tilde at the first step as in the authors' code) or beta_tilde_t.
-    The decoder is ``discretized_gaussian_log_likelihood`` on the data's ``levels`` grey levels,
+    The decoder is ``likelihoods.discretized_gaussian_log_likelihood`` on the data's ``levels`` grey levels,
     so the total bounds a discrete negative log-likelihood: divide by (dims * ln 2) for bits/dim.
 
     x_0: (B, ...) on the grid of ``levels`` values in [-1, 1]. Returns (B,) float64 tensors
