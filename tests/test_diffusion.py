@@ -306,3 +306,22 @@ def test_train_previews_with_ddim_not_the_full_chain(tmp_path, monkeypatch):
     assert main([*run, "--out", str(tmp_path / "run")]) == 0
     assert calls[0]["sampler"] == "ddim" and calls[0].get("steps") is None  # DDIM, min(50, T) steps
     assert (tmp_path / "run" / "samples.png").is_file()
+
+
+def test_a_unet_of_three_resolutions_with_attention_at_28x28():
+    from tutorial_lib.data import load_dataset
+
+    cfg = ddpm.config_for(load_dataset("mnist10k", "test"), conditional=True, width=16)
+    assert cfg.mults == (1, 2, 2) and cfg.attention and cfg.num_classes == 10
+    net = ddpm.build(cfg)
+    assert {"down3", "up3", "downsample2", "upsample2", "attention"} <= set(
+        dict(net.named_children())
+    )
+    x, t = torch.randn(3, 1, 28, 28, requires_grad=True), torch.tensor([0, 500, 999])
+    out = net(x, t, torch.tensor([1, 2, 10]))
+    assert out.shape == x.shape
+    out[0].sum().backward()  # attention mixes positions, never images of the batch
+    assert x.grad[0].abs().sum() > 0 and x.grad[1:].abs().sum() == 0
+    assert ddpm.config_for(load_dataset("digits")).mults == (1, 2)  # 8x8 as shipped
+    with pytest.raises(CourseError, match="divisible by 4 for a UNet of 3 resolutions"):
+        ddpm.DDPMConfig(image_shape=(1, 10, 10), mults=(1, 2, 2))

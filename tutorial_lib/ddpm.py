@@ -44,7 +44,8 @@ class DDPMConfig:
     """A DDPM on images: the UNet of ``nets``, the schedule, and how to train it (Algorithm 1).
 
     T = 1000 and the linear schedule are Ho et al.'s. The UNet is much smaller than theirs
-    (width 32, two resolutions, no attention) so that it trains on a laptop CPU. Adam's
+    (width 32; mults (1, 2): two resolutions, no attention, for 8x8) so that it trains on a
+    laptop CPU; mults (1, 2, 2) with attention adds a third, 7x7 for 28x28 MNIST. Adam's
     learning rate is raised from their 2e-4 to 2e-3 for the same reason. num_classes > 0 makes
     the model conditional on labels, dropped with probability p_uncond for classifier-free
     guidance (Ho & Salimans 2022 use 0.1 or 0.2).
@@ -59,14 +60,18 @@ class DDPMConfig:
     steps: int = 2000
     num_classes: int = 0
     p_uncond: float = 0.1
+    mults: tuple[int, ...] = (1, 2)
+    attention: bool = False
 
     def __post_init__(self):
-        self.image_shape = tuple(self.image_shape)
+        self.image_shape, self.mults = tuple(self.image_shape), tuple(self.mults)
         check_positive(self, "width", "lr", "batch_size", "steps")
         Schedule(self.T, self.schedule)  # validates T and the schedule's name
-        if len(self.image_shape) != 3 or self.image_shape[1] % 2 or self.image_shape[2] % 2:
+        k = 2 ** (len(self.mults) - 1)
+        if len(self.image_shape) != 3 or self.image_shape[1] % k or self.image_shape[2] % k:
             raise CourseError(
-                f"image_shape must be (C, H, W) with even H and W, got {self.image_shape}"
+                f"image_shape must be (C, H, W) with H and W divisible by {k} for a UNet of "
+                f"{len(self.mults)} resolutions, got {self.image_shape}"
             )
 
 
@@ -83,7 +88,12 @@ OPTIONS = {  # the options of `python -m tutorial_lib train ddpm`; their default
 
 def config_for(data, conditional: bool = False, **options) -> DDPMConfig:
     """The DDPMConfig for an ``ImageData`` set; conditional: on its labels, with label dropout
-    for classifier-free guidance (notebook 05)."""
+    for classifier-free guidance (notebook 05). Images of 28x28 and more get a third resolution
+    and attention (measured at 28x28 on 2 CPU cores: 585 ms a training step of 128, against 563
+    for two resolutions)."""
+    if min(data.shape[1:]) >= 28 and data.shape[1] % 4 == 0 and data.shape[2] % 4 == 0:
+        options.setdefault("mults", (1, 2, 2))
+        options.setdefault("attention", True)
     if conditional:
         if data.labels is None:
             raise CourseError(
@@ -97,7 +107,7 @@ def build(cfg: DDPMConfig) -> torch.nn.Module:
     """The untrained UNet eps_theta(x_t, t[, y]) for ``cfg``."""
     from .nets import UNet
 
-    return UNet(cfg.image_shape, cfg.width, cfg.num_classes)
+    return UNet(cfg.image_shape, cfg.width, cfg.num_classes, cfg.mults, cfg.attention)
 
 
 def train_ddpm(

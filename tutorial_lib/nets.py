@@ -160,40 +160,82 @@ class ResBlock(nn.Module):
         return h + self.skip(x)
 
 
-class UNet(nn.Module):
-    """A small UNet (Ronneberger et al. 2015) in the style of Ho et al. 2020, without attention.
+class SelfAttention(nn.Module):
+    """Single-head self-attention over the positions of a feature map, with a skip: x + out(attend(x)).
 
-    x (B, C, H, W), t (B,), optional y (B,) -> (B, C, H, W). Two resolutions: H x W and H/2 x W/2
-    (H, W even), with ``width`` and 2 * ``width`` channels; one residual block per level and two in
-    the middle. With num_classes > 0 a learned label embedding is added to the time embedding
-    (index num_classes is the "no label" token used for classifier-free guidance).
+    x (B, C, H, W) -> (B, C, H, W); every position attends to all H*W positions (Ho et al. 2020
+    use it at 16x16; here it sits at the UNet's lowest resolution, 7x7 for MNIST).
     """
 
-    def __init__(self, image_shape=(1, 8, 8), width: int = 32, num_classes: int = 0):
+    def __init__(self, channels: int):
         super().__init__()
-        c = image_shape[0]
+        self.norm = nn.GroupNorm(8, channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)  # (B, HW, C)
+        h = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(C)) v
+        return x + self.out(h.transpose(1, 2).reshape(B, C, H, W))
+
+
+class UNet(nn.Module):
+    """A small UNet (Ronneberger et al. 2015) in the style of Ho et al. 2020.
+
+    x (B, C, H, W), t (B,), optional y (B,) -> (B, C, H, W). One resolution per entry of ``mults``,
+    each half the size of the one before (H and W divisible by 2^(levels - 1)), with
+    ``width * mults[i]`` channels; one residual block per level on the way down and on the way
+    up, two in the middle, with ``SelfAttention`` between them if ``attention``. The default,
+    mults (1, 2), is H x W and H/2 x W/2; (1, 2, 2) adds H/4 x W/4 (28, 14, 7 for MNIST). With
+    num_classes > 0 a learned label embedding is added to the time embedding (index num_classes
+    is the "no label" token used for classifier-free guidance).
+    """
+
+    def __init__(
+        self,
+        image_shape=(1, 8, 8),
+        width: int = 32,
+        num_classes: int = 0,
+        mults: tuple[int, ...] = (1, 2),
+        attention: bool = False,
+    ):
+        super().__init__()
+        c, chans = image_shape[0], [width * m for m in mults]
         emb_dim = 4 * width
-        self.width = width
+        self.width, self.levels = width, len(mults)
         self.time_mlp = nn.Sequential(
             nn.Linear(width, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
         self.label_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes > 0 else None
         self.conv_in = nn.Conv2d(c, width, 3, padding=1)
-        self.down1 = ResBlock(width, width, emb_dim)  # (B, w, H, W)
-        self.downsample = nn.Conv2d(width, width, 3, stride=2, padding=1)  # (B, w, H/2, W/2)
-        self.down2 = ResBlock(width, 2 * width, emb_dim)
+        # level i (1-based) has down{i} and up{i}; between levels i and i + 1 sit downsample{i}
+        # and upsample{i}, named downsample and upsample for i = 1 (the shipped checkpoints'
+        # names). Created in the order of the forward pass, so the default is the original UNet.
+        self.down1 = ResBlock(width, chans[0], emb_dim)  # (B, chans[0], H, W)
+        for i in range(1, self.levels):  # (B, chans[i], H / 2^i, W / 2^i)
+            down = nn.Conv2d(chans[i - 1], chans[i - 1], 3, stride=2, padding=1)
+            self.add_module("downsample" + ("" if i == 1 else str(i)), down)
+            self.add_module(f"down{i + 1}", ResBlock(chans[i - 1], chans[i], emb_dim))
         self.mid1, self.mid2 = (
-            ResBlock(2 * width, 2 * width, emb_dim),
-            ResBlock(2 * width, 2 * width, emb_dim),
+            ResBlock(chans[-1], chans[-1], emb_dim),
+            ResBlock(chans[-1], chans[-1], emb_dim),
         )
-        self.up2 = ResBlock(4 * width, 2 * width, emb_dim)  # after concatenating the skip
-        self.upsample = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * width, width, 3, padding=1)
-        )
-        self.up1 = ResBlock(2 * width, width, emb_dim)
+        self.attention = SelfAttention(chans[-1]) if attention else None
+        for i in range(self.levels, 0, -1):  # after concatenating the skip of the same level
+            self.add_module(f"up{i}", ResBlock(2 * chans[i - 1], chans[i - 1], emb_dim))
+            if i > 1:
+                up = nn.Sequential(
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(chans[i - 1], chans[i - 2], 3, padding=1),
+                )
+                self.add_module("upsample" + ("" if i == 2 else str(i - 1)), up)
         self.out = nn.Sequential(
             nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, c, 3, padding=1)
         )
+
+    def block(self, name: str, i: int) -> nn.Module:
+        return getattr(self, name + ("" if i == 1 and "sample" in name else str(i)))
 
     def forward(self, x, t, y=None):
         emb = self.time_mlp(timestep_embedding(t, self.width))
@@ -206,11 +248,19 @@ class UNet(nn.Module):
                     dtype=torch.long,
                 )
             emb = emb + self.label_emb(y)
-        h1 = self.down1(self.conv_in(x), emb)  # (B, w, H, W)
-        h2 = self.down2(self.downsample(h1), emb)  # (B, 2w, H/2, W/2)
-        h = self.mid2(self.mid1(h2, emb), emb)
-        h = self.up2(torch.cat([h, h2], dim=1), emb)
-        h = self.up1(torch.cat([self.upsample(h), h1], dim=1), emb)  # (B, w, H, W)
+        h = self.down1(self.conv_in(x), emb)  # (B, chans[0], H, W)
+        skips = [h]
+        for i in range(1, self.levels):
+            h = self.block("down", i + 1)(self.block("downsample", i)(h), emb)
+            skips.append(h)
+        h = self.mid1(h, emb)
+        if self.attention is not None:
+            h = self.attention(h)
+        h = self.mid2(h, emb)
+        for i in range(self.levels, 0, -1):
+            h = self.block("up", i)(torch.cat([h, skips[i - 1]], dim=1), emb)
+            if i > 1:
+                h = self.block("upsample", i - 1)(h)
         return self.out(h)
 
 
