@@ -3,6 +3,7 @@
 Modules, in the order the course introduces them:
 
 - ``data``: image data sets in [-1, 1] and the shared samples format (notebook 00)
+- ``mnist10k``: MNIST's test split, bundled, md5-checked, with the course's fixed split (notebook 00)
 - ``toy``: 2-D toy distributions with exact densities where they exist, and the exact denoisers
   of Gaussian mixtures (notebooks 00, 04, 05)
 - ``plotting``: image grids, curves, 2-D plots (notebook 00)
@@ -12,6 +13,8 @@ Modules, in the order the course introduces them:
 - ``cli``: the command line, ``python -m tutorial_lib`` (notebook 00)
 - ``nets``: every network: generators, discriminators, denoisers, the classifier (notebooks 01-05)
 - ``gan``: the GAN family: losses, training step, training, sampling (notebook 01)
+- ``likelihoods``: distributions over a pixel's grey levels, the discretised logistic and
+  Gaussian (notebooks 02, 06)
 - ``vae``: the VAE family: encoder, decoder, ELBO and IWAE bounds (notebook 02)
 - ``diffusion``: schedules, q(x_t | x_0), the posterior, the simple loss, the DDPM and DDIM
   samplers, classifier-free guidance; the network is an argument (notebooks 03 to 05)
