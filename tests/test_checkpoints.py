@@ -41,7 +41,8 @@ def test_shipped_checkpoint_reproduces_its_manifest(name):
 
 def test_evaluate_model_reports_likelihood_only_where_one_exists(tmp_path, capsys):
     from tutorial_lib.cli import main
-    from tutorial_lib.data import load_dataset, save_samples, to_uint8
+    from tutorial_lib.data import load_dataset, to_uint8
+    from tutorial_lib.samples import save_samples
 
     real = load_dataset("digits", "val")
     save_samples(tmp_path / "real.npz", to_uint8(real.images[:50], 17))

@@ -8,14 +8,8 @@ from conftest import write_idx
 from sklearn.datasets import load_digits
 
 from tutorial_lib import data
-from tutorial_lib.data import (
-    DatasetError,
-    from_uint8,
-    load_dataset,
-    load_samples,
-    save_samples,
-    to_uint8,
-)
+from tutorial_lib.data import DatasetError, from_uint8, load_dataset, to_uint8
+from tutorial_lib.samples import load_samples, save_samples
 
 
 # ---------------------------------------------------------------- digits

@@ -240,7 +240,8 @@ def test_class_entropy():
 def test_evaluate_cli(tmp_path, capsys):
     import json
 
-    from tutorial_lib.data import load_dataset, save_samples, to_uint8
+    from tutorial_lib.data import load_dataset, to_uint8
+    from tutorial_lib.samples import save_samples
 
     clf = tmp_path / "clf"
     assert main(["train", "classifier", "--out", str(clf), "--steps", "200"]) == 0

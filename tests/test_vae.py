@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import distributions as D
 
-from tutorial_lib import vae
+from tutorial_lib import toy, vae
 from tutorial_lib.cli import main
 from tutorial_lib.data import from_levels
 from tutorial_lib.utils import CourseError
@@ -16,7 +16,7 @@ def ppca():
     g = torch.Generator().manual_seed(0)
     W = torch.randn(5, 2, generator=g, dtype=torch.float64)
     b = torch.randn(5, generator=g, dtype=torch.float64)
-    return vae.LinearGaussian(W, b, 0.7), torch.randn(6, 5, generator=g, dtype=torch.float64)
+    return toy.LinearGaussian(W, b, 0.7), torch.randn(6, 5, generator=g, dtype=torch.float64)
 
 
 def test_linear_gaussian_log_marginal_by_monte_carlo(ppca):

@@ -2,10 +2,11 @@
 
 Modules, in the order the course introduces them:
 
-- ``data``: image data sets in [-1, 1] and the shared samples format (notebook 00)
+- ``data``: image data sets in [-1, 1] and the pixel conversions (notebook 00)
+- ``samples``: the ``.npz`` format of samples and of your own images (notebook 00)
 - ``mnist10k``: MNIST's test split, bundled, md5-checked, with the course's fixed split (notebook 00)
-- ``toy``: 2-D toy distributions with exact densities where they exist, and the exact denoisers
-  of Gaussian mixtures (notebooks 00, 04, 05)
+- ``toy``: 2-D toy distributions with exact densities where they exist, and oracles with exact
+  answers: probabilistic PCA and the optimal denoisers of Gaussian mixtures (notebooks 00-05)
 - ``plotting``: image grids, curves, 2-D plots (notebook 00)
 - ``training``: one training loop with a progress bar (notebook 00)
 - ``utils``: seeding, devices, atomic checkpoints, the shipped checkpoints (notebook 00)

@@ -218,8 +218,9 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     import torch
 
-    from .data import save_samples, to_uint8
+    from .data import to_uint8
     from .families import get
+    from .samples import save_samples
     from .utils import get_device, load_checkpoint
 
     if args.n < 1:
@@ -266,7 +267,8 @@ def cmd_evaluate(args) -> int:
     import torch
 
     from . import metrics
-    from .data import from_uint8, load_samples
+    from .data import from_uint8
+    from .samples import load_samples
     from .utils import get_device, load_checkpoint
 
     if args.likelihood_images is not None and args.likelihood_images < 1:

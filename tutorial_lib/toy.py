@@ -4,11 +4,13 @@ Each has ``sample(n, generator)`` returning (n, 2) float32 points. The ring of
 Gaussians also has its exact ``log_prob`` and its modes, which is what makes
 mode collapse measurable. Points are scaled to lie roughly in [-2.5, 2.5]^2.
 
-``gaussian_denoiser`` and ``gaussian_mixture_denoiser`` are the exact optimal noise
-predictors of a Gaussian and of a Gaussian mixture (such as the ring): oracles that check the
-diffusion samplers without any training.
+Two more models with exact answers serve as oracles: ``LinearGaussian`` (probabilistic PCA),
+whose log p(x), posterior and ELBO are closed forms that check the VAE's bound (notebook 02),
+and ``gaussian_denoiser`` and ``gaussian_mixture_denoiser``, the exact optimal noise predictors
+of a Gaussian and of a Gaussian mixture (such as the ring), which check the diffusion samplers
+without any training (notebooks 04 and 05).
 
-Introduced in notebook 00; the oracle denoisers in notebooks 04 and 05.
+Introduced in notebook 00.
 """
 
 from __future__ import annotations
@@ -163,3 +165,46 @@ def gaussian_mixture_denoiser(
         return (r.unsqueeze(-1) * eps).sum(1).to(x_t.dtype).to(x_t.device)
 
     return model
+
+
+# ---------------------------------------------------------------- a latent model with exact answers
+class LinearGaussian:
+    """Probabilistic PCA (Tipping & Bishop 1999): a latent model whose log p(x) is exact.
+
+        z ~ N(0, I_k),   x | z ~ N(W z + b, s^2 I_d),   so   p(x) = N(b, W W^T + s^2 I).
+
+    The posterior is Gaussian too: p(z | x) = N(M^-1 W^T (x - b), s^2 M^-1), M = W^T W + s^2 I.
+    W: (d, k), b: (d,), x: (B, d).
+    """
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, s: float):
+        self.W, self.b, self.s = W, b, s
+
+    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
+        cov = self.W @ self.W.T + self.s**2 * torch.eye(self.W.shape[0], dtype=self.W.dtype)
+        return D.MultivariateNormal(self.b, cov).log_prob(x)
+
+    def posterior(self, x: torch.Tensor) -> D.MultivariateNormal:
+        k = self.W.shape[1]
+        M = self.W.T @ self.W + self.s**2 * torch.eye(k, dtype=self.W.dtype)
+        M_inv = torch.linalg.inv(M)
+        mean = (x - self.b) @ self.W @ M_inv.T  # (B, k)
+        return D.MultivariateNormal(mean, self.s**2 * M_inv)
+
+    def elbo(self, x: torch.Tensor, q: D.MultivariateNormal) -> torch.Tensor:
+        """The ELBO for a Gaussian q(z) = N(m, S) in closed form, (B,):
+
+        E_q[log p(x | z)] = -d/2 log(2 pi s^2) - (|x - b - W m|^2 + tr(W S W^T)) / (2 s^2),
+        minus KL(q || N(0, I)).
+        """
+        d, k = self.W.shape
+        m, S = q.mean, q.covariance_matrix
+        residual = ((x - self.b - m @ self.W.T) ** 2).sum(-1)
+        trace = torch.einsum("ij,...jk,ik->...", self.W, S, self.W)
+        expected_log_lik = -0.5 * d * math.log(2 * math.pi * self.s**2) - (residual + trace) / (
+            2 * self.s**2
+        )
+        prior = D.MultivariateNormal(
+            torch.zeros(k, dtype=self.W.dtype), torch.eye(k, dtype=self.W.dtype)
+        )
+        return expected_log_lik - D.kl_divergence(q, prior)
