@@ -258,3 +258,14 @@ def test_evaluate_cli(tmp_path, capsys):
     save_samples(tmp_path / "big.npz", np.zeros((20, 28, 28), np.uint8))
     assert main(["evaluate", str(tmp_path / "big.npz"), "--classifier", str(clf)]) == 2
     assert "holds images of 28x28, but digits images are 8x8" in capsys.readouterr().err
+
+
+def test_the_classifier_halves_28x28_images_down_to_7x7():
+    from tutorial_lib.nets import Classifier
+
+    small, mnist = Classifier((1, 8, 8)), Classifier((1, 28, 28))
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in small.body) == 2  # 8 -> 4, as shipped
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in mnist.body) == 3  # 28 -> 14 -> 7
+    assert mnist.body[-2].in_features == 64 * 7 * 7
+    x = torch.zeros(3, 1, 28, 28)
+    assert mnist.features(x).shape == (3, 128) and mnist(x).shape == (3, 10)
