@@ -325,3 +325,24 @@ def test_a_unet_of_three_resolutions_with_attention_at_28x28():
     assert ddpm.config_for(load_dataset("digits")).mults == (1, 2)  # 8x8 as shipped
     with pytest.raises(CourseError, match="divisible by 4 for a UNet of 3 resolutions"):
         ddpm.DDPMConfig(image_shape=(1, 10, 10), mults=(1, 2, 2))
+
+
+def test_ema_returns_the_moving_average_of_the_weights():
+    images = torch.rand(64, 1, 8, 8) * 2 - 1
+
+    def trained(steps, ema):
+        cfg = ddpm.DDPMConfig(width=8, steps=steps, batch_size=16, ema=ema)
+        torch.manual_seed(0)
+        model, _, _ = ddpm.train_ddpm(
+            images, cfg, generator=torch.Generator().manual_seed(1), progress=False
+        )
+        return model.state_dict()
+
+    w1, w2, averaged = trained(1, 0.0), trained(2, 0.0), trained(2, 0.9)
+    for k in w1:  # the first update copies the weights, the second averages: 0.9 w1 + 0.1 w2
+        torch.testing.assert_close(averaged[k], 0.9 * w1[k] + 0.1 * w2[k])
+    from tutorial_lib.data import load_dataset
+
+    assert ddpm.config_for(load_dataset("mnist10k", "test")).ema > 0  # the MNIST recipe
+    with pytest.raises(CourseError, match="ema must lie in"):
+        ddpm.DDPMConfig(ema=1.0)
