@@ -346,3 +346,22 @@ def test_ema_returns_the_moving_average_of_the_weights():
     assert ddpm.config_for(load_dataset("mnist10k", "test")).ema > 0  # the MNIST recipe
     with pytest.raises(CourseError, match="ema must lie in"):
         ddpm.DDPMConfig(ema=1.0)
+
+
+def test_sampling_in_slices_gives_the_same_outputs():
+    net = nets.UNet((1, 28, 28), width=8, num_classes=10, mults=(1, 2, 2), attention=True).eval()
+    x, t, y = (
+        torch.randn(400, 1, 28, 28),
+        torch.randint(0, 1000, (400,)),
+        torch.randint(0, 11, (400,)),
+    )
+    sliced = ddpm.in_slices(net, (1, 28, 28))  # slices of 167 images
+    with torch.no_grad():
+        torch.testing.assert_close(sliced(x, t, y), net(x, t, y), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(sliced(x, t), net(x, t), rtol=1e-5, atol=1e-5)
+    calls = []
+    ddpm.in_slices(lambda x, t: calls.append(len(x)) or x, (1, 28, 28))(x, t)
+    assert calls == [167, 167, 66]
+    calls.clear()
+    ddpm.in_slices(lambda x, t: calls.append(len(x)) or x, (1, 8, 8))(torch.zeros(1000, 1, 8, 8), t)
+    assert calls == [1000]  # 8x8 digits: one call, as before
