@@ -165,7 +165,7 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["train", "gan", "--out", str(run), "--steps", "0"]) == 2
     assert "steps must be positive" in capsys.readouterr().err
     assert main(["train", "gan", "--dataset", "nope", "--out", str(run)]) == 2
-    assert "choose one of digits, mnist, fashion-mnist" in capsys.readouterr().err
+    assert "choose one of digits, mnist10k, mnist, fashion-mnist" in capsys.readouterr().err
     (run / "checkpoint.pt").write_bytes(b"garbage")
     assert main(["sample", str(run), "--n", "4"]) == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
