@@ -313,6 +313,8 @@ def test_a_unet_of_three_resolutions_with_attention_at_28x28():
 
     cfg = ddpm.config_for(load_dataset("mnist10k", "test"), conditional=True, width=16)
     assert cfg.mults == (1, 2, 2) and cfg.attention and cfg.num_classes == 10
+    assert (cfg.batch_size, cfg.steps) == (64, 4000)
+    assert ddpm.config_for(load_dataset("mnist10k", "test"), steps=10).steps == 10  # options win
     net = ddpm.build(cfg)
     assert {"down3", "up3", "downsample2", "upsample2", "attention"} <= set(
         dict(net.named_children())

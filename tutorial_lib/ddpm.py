@@ -84,8 +84,8 @@ class DDPMConfig:
 
 Config = DDPMConfig  # the name every family gives its config
 OPTIONS = {  # the options of `python -m tutorial_lib train ddpm`; their defaults come from DDPMConfig
-    "steps": "training steps",
-    "batch_size": "batch size",
+    "steps": "training steps (4000 for 28x28 images)",
+    "batch_size": "batch size (64 for 28x28 images)",
     "lr": "learning rate",
     "width": "UNet channels at full resolution",
     "T": "diffusion steps",
@@ -97,11 +97,14 @@ def config_for(data, conditional: bool = False, **options) -> DDPMConfig:
     """The DDPMConfig for an ``ImageData`` set; conditional: on its labels, with label dropout
     for classifier-free guidance (notebook 05). Images of 28x28 and more get a third resolution
     and attention (measured at 28x28 on 2 CPU cores: 585 ms a training step of 128, against 563
-    for two resolutions)."""
+    for two resolutions), a moving average of the weights, and 4000 steps of 64 instead of 2000
+    of 128: the same 18 minutes, and a Fréchet distance of 147 instead of 194 on mnist10k."""
     if min(data.shape[1:]) >= 28 and data.shape[1] % 4 == 0 and data.shape[2] % 4 == 0:
         options.setdefault("mults", (1, 2, 2))
         options.setdefault("attention", True)
         options.setdefault("ema", 0.995)
+        options.setdefault("batch_size", 64)
+        options.setdefault("steps", 4000)
     if conditional:
         if data.labels is None:
             raise CourseError(
