@@ -81,6 +81,13 @@ class ImageData:
         """(C, H, W) of one image."""
         return tuple(self.images.shape[1:])
 
+    def num_classes_for(self, model: str) -> int:
+        """The number of classes, for a ``model`` (e.g. "a classifier") trained on the labels; a
+        ``DatasetError`` if this data set has none."""
+        if self.labels is None:
+            raise DatasetError(f"{self.name} has no labels, so {model} cannot be trained on it")
+        return len(self.classes)
+
     def to_uint8(self, x: torch.Tensor) -> np.ndarray:
         """Model output in [-1, 1] -> uint8 pixels, snapped to this data set's grey levels."""
         return to_uint8(x, self.levels)

@@ -106,11 +106,7 @@ def config_for(data, conditional: bool = False, **options) -> DDPMConfig:
         options.setdefault("batch_size", 64)
         options.setdefault("steps", 4000)
     if conditional:
-        if data.labels is None:
-            raise CourseError(
-                f"{data.name} has no labels, so a conditional model cannot be trained on it"
-            )
-        options["num_classes"] = len(data.classes)
+        options["num_classes"] = data.num_classes_for("a conditional DDPM")
     return DDPMConfig(image_shape=data.shape, **options)
 
 

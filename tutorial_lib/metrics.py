@@ -47,9 +47,8 @@ OPTIONS = {"steps": "training steps", "batch_size": "batch size", "lr": "learnin
 
 
 def config_for(data, **options) -> ClassifierConfig:
-    if data.labels is None:
-        raise CourseError(f"{data.name} has no labels, so no classifier can be trained on it")
-    return ClassifierConfig(image_shape=data.shape, num_classes=len(data.classes), **options)
+    num_classes = data.num_classes_for("a classifier")
+    return ClassifierConfig(image_shape=data.shape, num_classes=num_classes, **options)
 
 
 def build(cfg: ClassifierConfig) -> Classifier:

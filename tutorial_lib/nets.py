@@ -180,6 +180,12 @@ class SelfAttention(nn.Module):
         return x + self.out(h.transpose(1, 2).reshape(B, C, H, W))
 
 
+def _between(kind: str, i: int) -> str:
+    """The name of the UNet's down- or upsampling between levels i and i + 1: downsample,
+    downsample2, ... (the first without a number, as in the shipped checkpoints)."""
+    return kind if i == 1 else f"{kind}{i}"
+
+
 class UNet(nn.Module):
     """A small UNet (Ronneberger et al. 2015) in the style of Ho et al. 2020.
 
@@ -215,7 +221,7 @@ class UNet(nn.Module):
         self.down1 = ResBlock(width, chans[0], emb_dim)  # (B, chans[0], H, W)
         for i in range(1, self.levels):  # (B, chans[i], H / 2^i, W / 2^i)
             down = nn.Conv2d(chans[i - 1], chans[i - 1], 3, stride=2, padding=1)
-            self.add_module("downsample" + ("" if i == 1 else str(i)), down)
+            self.add_module(_between("downsample", i), down)
             self.add_module(f"down{i + 1}", ResBlock(chans[i - 1], chans[i], emb_dim))
         self.mid1, self.mid2 = (
             ResBlock(chans[-1], chans[-1], emb_dim),
@@ -229,13 +235,10 @@ class UNet(nn.Module):
                     nn.Upsample(scale_factor=2, mode="nearest"),
                     nn.Conv2d(chans[i - 1], chans[i - 2], 3, padding=1),
                 )
-                self.add_module("upsample" + ("" if i == 2 else str(i - 1)), up)
+                self.add_module(_between("upsample", i - 1), up)
         self.out = nn.Sequential(
             nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, c, 3, padding=1)
         )
-
-    def block(self, name: str, i: int) -> nn.Module:
-        return getattr(self, name + ("" if i == 1 and "sample" in name else str(i)))
 
     def forward(self, x, t, y=None):
         emb = self.time_mlp(timestep_embedding(t, self.width))
@@ -251,16 +254,16 @@ class UNet(nn.Module):
         h = self.down1(self.conv_in(x), emb)  # (B, chans[0], H, W)
         skips = [h]
         for i in range(1, self.levels):
-            h = self.block("down", i + 1)(self.block("downsample", i)(h), emb)
+            h = getattr(self, f"down{i + 1}")(getattr(self, _between("downsample", i))(h), emb)
             skips.append(h)
         h = self.mid1(h, emb)
         if self.attention is not None:
             h = self.attention(h)
         h = self.mid2(h, emb)
         for i in range(self.levels, 0, -1):
-            h = self.block("up", i)(torch.cat([h, skips[i - 1]], dim=1), emb)
+            h = getattr(self, f"up{i}")(torch.cat([h, skips[i - 1]], dim=1), emb)
             if i > 1:
-                h = self.block("upsample", i - 1)(h)
+                h = getattr(self, _between("upsample", i - 1))(h)
         return self.out(h)
 
 

@@ -92,11 +92,7 @@ def config_for(data, conditional: bool = False, **options) -> VAEConfig:
     """The VAEConfig for an ``ImageData`` set: its shape and its grey levels; conditional: on its
     labels (Sohn et al. 2015, notebook 05)."""
     if conditional:
-        if data.labels is None:
-            raise CourseError(
-                f"{data.name} has no labels, so a conditional VAE cannot be trained on it"
-            )
-        options["num_classes"] = len(data.classes)
+        options["num_classes"] = data.num_classes_for("a conditional VAE")
     options.setdefault("decoder", "logistic" if data.levels > 32 else "categorical")
     return VAEConfig(image_shape=data.shape, levels=data.levels, **options)
 
