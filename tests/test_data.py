@@ -24,8 +24,13 @@ def test_digits_splits_match_sklearn_exactly():
     np.testing.assert_array_equal(labels.numpy(), raw.target)
 
 
-def test_digits_format():
+def test_the_default_is_the_bundled_mnist10k():
     d = load_dataset()
+    assert d.name == "mnist10k" and d.split == "train" and d.shape == (1, 28, 28)
+
+
+def test_digits_format():
+    d = load_dataset("digits")
     assert d.name == "digits" and d.split == "train"
     assert d.images.shape == (1000, 1, 8, 8) and d.images.dtype == torch.float32
     assert d.labels.dtype == torch.int64 and set(d.labels.tolist()) == set(range(10))

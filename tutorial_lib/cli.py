@@ -26,9 +26,9 @@ def option_groups() -> tuple[argparse.ArgumentParser, ...]:
     data, split, run = (argparse.ArgumentParser(add_help=False) for _ in range(3))
     data.add_argument(
         "--dataset",
-        default="digits",
-        help="digits (default, offline), mnist10k (offline), mnist, fashion-mnist, or a path to "
-        "an .npz file",
+        default="mnist10k",
+        help="mnist10k (default: MNIST's test split at 28x28, bundled), digits (8x8, bundled), "
+        "mnist, fashion-mnist, or a path to an .npz file",
     )
     data.add_argument(
         "--data-root",

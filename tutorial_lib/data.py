@@ -6,9 +6,9 @@ per channel, which is what turns model output back into pixels:
 
     x = 2 * v / (levels - 1) - 1,    v in {0, 1, ..., levels - 1}.
 
-``"digits"`` (scikit-learn's bundled 8x8 digits, 17 grey levels) needs no
-download and is the default everywhere. ``"mnist10k"`` (MNIST's 10,000 test digits at 28x28,
-256 levels, bundled with the course; see ``mnist10k``) needs none either. ``"mnist"`` and
+``"mnist10k"`` (MNIST's 10,000 test digits at 28x28, 256 levels, bundled with the course; see
+``mnist10k``) needs no download and is the default everywhere. ``"digits"`` (scikit-learn's
+bundled 8x8 digits, 17 grey levels) needs none either and trains in seconds. ``"mnist"`` and
 ``"fashion-mnist"`` (28x28, 256 levels) come through torchvision, or from a local folder of raw
 IDX files. A path to an ``.npz`` file brings your own images.
 
@@ -126,7 +126,7 @@ def from_uint8(images: np.ndarray, levels: int = 256) -> torch.Tensor:
 
 
 def load_dataset(
-    name: str = "digits",
+    name: str = "mnist10k",
     split: str = "train",
     root: str | os.PathLike | None = None,
     download: bool = True,
@@ -230,7 +230,7 @@ def _download(name: str, split: str, root: Path) -> None:
         raise DatasetError(
             f"could not download {name} into {root} ({type(e).__name__}: {e}). With no network, copy the raw "
             f"IDX files (train-images-idx3-ubyte.gz, t10k-images-idx3-ubyte.gz and their labels) into a folder "
-            f"and pass it as root (--data-root), or use dataset 'digits', which needs no download"
+            f"and pass it as root (--data-root), or use dataset 'mnist10k' (MNIST's test split, bundled), which needs no download"
         ) from e
 
 
@@ -255,7 +255,7 @@ def _load_idx(name: str, split: str, root: Path, download: bool) -> ImageData:
             raise DatasetError(
                 f"{name} is not in {root} and download is off. Copy the raw IDX files "
                 f"({IDX_SPLITS[split]}-images-idx3-ubyte.gz and {IDX_SPLITS[split]}-labels-idx1-ubyte.gz) "
-                f"into that folder, allow the download, or use dataset 'digits', which needs no download"
+                f"into that folder, allow the download, or use dataset 'mnist10k' (MNIST's test split, bundled), which needs no download"
             )
         warnings.warn(
             f"{root} holds only the {other} split of {name}"
