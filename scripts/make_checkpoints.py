@@ -233,7 +233,9 @@ if __name__ == "__main__":
     parser.add_argument("--device", default="cpu", help="device to train on (default cpu)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (default 1)")
     parser.add_argument("--folder", type=Path, default=FOLDER, help="default checkpoints/")
+    parser.add_argument("--dataset", default=DATASET, help=f"default {DATASET}")
     args = parser.parse_args()
+    DATASET = args.dataset
     unknown = sorted(set(args.names) - set(RUNS))
     if unknown:
         parser.error(f"unknown checkpoint name(s) {unknown}; choose from {sorted(RUNS)}")

@@ -23,7 +23,8 @@ def test_manifest_lists_every_family():
     kinds = {load_checkpoint(ROOT / e["file"])["kind"] for e in MANIFEST["checkpoints"].values()}
     assert kinds == set(families.names())  # every family ships a trained checkpoint
     total = sum(e["bytes"] for e in MANIFEST["checkpoints"].values())
-    assert total < 8e6  # "a few MB"
+    assert total < 16e6  # every clone downloads them
+    assert set(MANIFEST["samples"]) == set(make_checkpoints.SAMPLES)
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST["checkpoints"]))
@@ -33,10 +34,22 @@ def test_shipped_checkpoint_reproduces_its_manifest(name):
     assert make_checkpoints.sha256(path) == entry["sha256"], (
         f"{path} differs from the manifest; rerun make_checkpoints.py"
     )
-    assert load_checkpoint(path)["extra"]["dataset"] == "digits"
+    assert load_checkpoint(path)["extra"]["dataset"] == make_checkpoints.DATASET == "mnist10k"
     measured = make_checkpoints.measure(name, entry)
     for key, expected in entry["metrics"].items():
         assert measured[key] == pytest.approx(expected, rel=0.02, abs=0.01), key
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST["samples"]))
+def test_shipped_samples_match_the_manifest(name):
+    from tutorial_lib.samples import load_samples
+
+    entry = MANIFEST["samples"][name]
+    path = ROOT / entry["file"]
+    assert make_checkpoints.sha256(path) == entry["sha256"]
+    images, labels = load_samples(path)
+    assert images.shape == (make_checkpoints.N_SHIPPED_SAMPLES, 28, 28)
+    assert (labels is not None) == ("--labels" in entry["command"])
 
 
 def test_evaluate_model_reports_likelihood_only_where_one_exists(tmp_path, capsys):
@@ -44,8 +57,8 @@ def test_evaluate_model_reports_likelihood_only_where_one_exists(tmp_path, capsy
     from tutorial_lib.data import load_dataset, to_uint8
     from tutorial_lib.samples import save_samples
 
-    real = load_dataset("digits", "val")
-    save_samples(tmp_path / "real.npz", to_uint8(real.images[:50], 17))
+    real = load_dataset("mnist10k", "test")
+    save_samples(tmp_path / "real.npz", to_uint8(real.images[:50], 256))
     classifier = str(ROOT / "checkpoints" / "classifier")
     args = ["evaluate", str(tmp_path / "real.npz"), "--classifier", classifier, "--model"]
     assert main([*args, str(ROOT / "checkpoints" / "gan")]) == 2

@@ -29,9 +29,13 @@ def test_datasets_lists_all_names(capsys, tmp_path):
 def test_show_saves_a_grid(tmp_path, capsys):
     assert main(["show", "--out", str(tmp_path / "grid.png"), "--n", "16", "--nrow", "4"]) == 0
     image = np.asarray(Image.open(tmp_path / "grid.png").convert("L"))
-    assert image.shape == (4 * 32 + 5 * 4, 4 * 32 + 5 * 4)
+    assert image.shape == (4 * 28 + 5, 4 * 28 + 5)  # the default, mnist10k, 1 pixel between images
     assert image.min() == 0 and image.max() == 255
-    assert "saved 16 images of digits" in capsys.readouterr().out
+    assert "saved 16 images of mnist10k" in capsys.readouterr().out
+    small = ["show", "--dataset", "digits", "--out", str(tmp_path / "small.png"), "--n", "16", "--nrow", "4"]
+    assert main(small) == 0
+    image = np.asarray(Image.open(tmp_path / "small.png").convert("L"))
+    assert image.shape == (4 * 32 + 5 * 4, 4 * 32 + 5 * 4)  # 8x8 digits scaled up 4 times
 
 
 def test_show_real_mnist(tmp_path, shared_mnist, capsys):
@@ -61,7 +65,7 @@ def test_show_real_mnist(tmp_path, shared_mnist, capsys):
             ["--dataset", "nope"],
             "error: unknown dataset 'nope'; choose one of digits, mnist10k, mnist, fashion-mnist",
         ),
-        (["--split", "dev"], "error: unknown split 'dev'; choose one of train, val, test, all"),
+        (["--split", "dev"], "error: unknown split 'dev'; choose one of train, test, all"),
         (["--n", "0"], "error: --n must be at least 1"),
     ],
 )

@@ -116,7 +116,7 @@ def test_tiny_idx_files(tiny_idx, layout, compress):
 
 
 def test_mnist_missing_and_offline_says_what_to_do(tmp_path):
-    with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte.gz.*use dataset 'digits'"):
+    with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte.gz.*use dataset 'mnist10k'"):
         load_dataset("mnist", split="test", root=tmp_path, download=False)
 
 
@@ -127,7 +127,7 @@ def test_mnist_no_network_says_what_to_do(tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", no_network)
-    with pytest.raises(DatasetError, match="could not download mnist.*--data-root.*'digits'"):
+    with pytest.raises(DatasetError, match="could not download mnist.*--data-root.*'mnist10k'"):
         load_dataset("mnist", split="test", root=tmp_path, download=True)
 
 

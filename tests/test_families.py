@@ -119,7 +119,7 @@ def test_a_new_family_needs_only_a_module_and_a_registry_line(fake, tmp_path, ca
 
     assert main(["sample", str(run), "--n", "30", "--out", str(tmp_path / "s.npz")]) == 0
     with np.load(tmp_path / "s.npz") as f:
-        assert f["images"].shape == (30, 8, 8)
+        assert f["images"].shape == (30, 28, 28)
     capsys.readouterr()
     assert main(["sample", str(run), "--sampler", "ddim", "--out", str(tmp_path / "x.npz")]) == 2
     err = capsys.readouterr().err
@@ -130,7 +130,7 @@ def test_a_new_family_needs_only_a_module_and_a_registry_line(fake, tmp_path, ca
     assert main([*evaluate, "--model", str(run)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["likelihood_model"] == f"fake from {run}"
-    dims = 64
+    dims = 784
     assert result["neg_gaussian_bits_per_dim"] == pytest.approx(
         result["neg_gaussian_nats"] / (dims * math.log(2))
     )
