@@ -93,7 +93,7 @@ class Explorer:
             self.draw(**state)
             self.fig.canvas.draw()
             rgb = np.asarray(self.fig.canvas.buffer_rgba())[..., :3]
-            frames.append(Image.fromarray(rgb).quantize(colors=128, dither=Image.Dither.NONE))
+            frames.append(Image.fromarray(rgb).quantize(colors=32, dither=Image.Dither.NONE))
         self.draw(**self.state())  # back to what the controls say
         buffer = io.BytesIO()
         frames[0].save(
