@@ -171,7 +171,7 @@ class ReverseChain(Explorer):
         self.shown = {"t": t, "x_t": x, "x0_hat": x0}
 
     def animation_states(self):
-        return [{"t": t} for t in _spread(self.controls["t"].options, 10)]
+        return [{"t": t} for t in _spread(self.controls["t"].options, 8)]
 
 
 class Guidance(Explorer):
