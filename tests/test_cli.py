@@ -32,9 +32,11 @@ def test_show_saves_a_grid(tmp_path, capsys):
     assert image.shape == (4 * 28 + 5, 4 * 28 + 5)  # the default, mnist10k, 1 pixel between images
     assert image.min() == 0 and image.max() == 255
     assert "saved 16 images of mnist10k" in capsys.readouterr().out
-    small = ["show", "--dataset", "digits", "--out", str(tmp_path / "small.png"), "--n", "16", "--nrow", "4"]
-    assert main(small) == 0
-    image = np.asarray(Image.open(tmp_path / "small.png").convert("L"))
+    small = tmp_path / "small.png"
+    assert (
+        main(["show", "--dataset", "digits", "--out", str(small), "--n", "16", "--nrow", "4"]) == 0
+    )
+    image = np.asarray(Image.open(small).convert("L"))
     assert image.shape == (4 * 32 + 5 * 4, 4 * 32 + 5 * 4)  # 8x8 digits scaled up 4 times
 
 

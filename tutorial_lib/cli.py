@@ -319,7 +319,8 @@ def cmd_evaluate(args) -> int:
         held_out = data.images[: args.likelihood_images]
         result["likelihood_model"] = f"{model['kind']} from {args.model}"
         result["likelihood_images"] = len(held_out)
-        fresh = torch.Generator().manual_seed(args.seed)  # the bound of the same images, whatever ran before
+        # a fresh generator: the bound of the same images, whatever ran before
+        fresh = torch.Generator().manual_seed(args.seed)
         result.update(metrics.likelihood(model, held_out, fresh, device, not args.json))
     if args.json:
         print(json.dumps(result))
