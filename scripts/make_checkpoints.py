@@ -1,9 +1,10 @@
 """Maintainers: regenerate the shipped checkpoints and their manifest.
 
-    .venv/bin/python scripts/make_checkpoints.py                 # about 1 hour on 2 CPU cores
-    .venv/bin/python scripts/make_checkpoints.py --device cuda --jobs 8 --train-only
-                                                                 # minutes on one GPU; then
-    .venv/bin/python scripts/make_checkpoints.py --metrics-only  # remeasure on the CPU, keep the weights
+    .venv/bin/python scripts/make_checkpoints.py                 # about 5 hours on 2 CPU cores
+    .venv/bin/python scripts/make_checkpoints.py --device cuda --jobs 7 --train-only
+                                                                 # 7 minutes on one H200; then
+    .venv/bin/python scripts/make_checkpoints.py --metrics-only  # remeasure on the CPU (35 s)
+    .venv/bin/python scripts/make_checkpoints.py --samples-only --device cuda   # SAMPLES (45 s)
     .venv/bin/python scripts/make_checkpoints.py ddpm-small      # retrain only these; keep the others
 
 Every checkpoint is produced by the course's own CLI on the bundled ``mnist10k`` (28x28) with
@@ -69,6 +70,8 @@ SAMPLES = {  # file name in checkpoints/samples/: (run, sample arguments)
     "ddpm-ddim50": ("ddpm", DDIM),
     "ddpm-chain1000": ("ddpm", []),
     "ddpm-conditional-ddim50": ("ddpm-conditional", [*DDIM, "--labels", "0-9"]),
+    "ddpm-small-ddim50": ("ddpm-small", DDIM),
+    "ddpm-conditional-small-ddim50": ("ddpm-conditional-small", [*DDIM, "--labels", "0-9"]),
 }
 N_SHIPPED_SAMPLES = 1000
 RUNS = {  # name: (train arguments, sample arguments)
@@ -202,13 +205,16 @@ def build(
     return manifest
 
 
-def draw_samples(device: str = "cpu", folder: Path = FOLDER) -> dict:
-    """Draw SAMPLES with the CLI, timed, into folder/samples/; record them in the manifest."""
+def draw_samples(device: str = "cpu", folder: Path = FOLDER, only: list[str] | None = None) -> dict:
+    """Draw SAMPLES (or only those named) with the CLI, timed, into folder/samples/; record them
+    in the manifest."""
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     (folder / "samples").mkdir(exist_ok=True)
-    manifest["samples"] = {}
+    manifest["samples"] = {k: v for k, v in manifest.get("samples", {}).items() if only}
     for name, (run, sample_args) in SAMPLES.items():
+        if only and name not in only:
+            continue
         out = folder / "samples" / f"{name}.npz"
         command = ["sample", str(folder / run), "--n", str(N_SHIPPED_SAMPLES), "--seed", str(SEED)]
         command += ["--device", device, *sample_args, "--out", str(out)]
@@ -228,6 +234,41 @@ def draw_samples(device: str = "cpu", folder: Path = FOLDER) -> dict:
     return manifest
 
 
+def quality_table(folder: Path = FOLDER) -> str:
+    """The README's table: every file of SAMPLES measured by `evaluate` on the test split, with
+    the bounds of test_split_bounds and the recorded sampling time, as Markdown."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    bounds = manifest.get("test_split_bounds", {})
+    rows = [
+        "| samples (1000) | Fréchet distance (real: {baseline}) | precision | recall "
+        "| classified as asked | -log p bound, bits/dim | seconds to sample |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in manifest["samples"].items():
+        run = SAMPLES[name][0]
+        command = ["evaluate", str(folder.parent / entry["file"]), "--dataset", DATASET, "--json"]
+        command += ["--classifier", str(folder / "classifier"), "--device", "cpu"]
+        out = StringIO()
+        with redirect_stdout(out):
+            if main(command) != 0:
+                raise RuntimeError(f"evaluating {name} failed")
+        r = json.loads(out.getvalue())
+        bound = bounds.get(run, {}).get("metrics", {})
+        bits = bound.get("neg_bound_bits_per_dim") or bound.get("neg_elbo_bits_per_dim")
+        if "neg_iwae_bits_per_dim" in bound:
+            bits = f"{bits:.2f} (IWAE {bound['neg_iwae_bits_per_dim']:.2f})"
+        asked = r.get("conditional_accuracy")
+        rows.append(
+            f"| `{name}` | {r['frechet_distance']:.1f} | {r['precision']:.2f} | {r['recall']:.2f} "
+            f"| {'' if asked is None else f'{asked:.1%}'} "
+            f"| {bits if isinstance(bits, str) else '' if bits is None else f'{bits:.2f}'} "
+            f"| {entry['seconds']} ({entry['device'].split(' (')[1].rstrip(')')}) |"
+        )
+        baseline = r["frechet_distance_real_baseline"]
+    rows[0] = rows[0].format(baseline=f"{baseline:.1f}")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help=f"runs to (re)make; default all of {list(RUNS)}")
@@ -240,13 +281,18 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (default 1)")
     parser.add_argument("--folder", type=Path, default=FOLDER, help="default checkpoints/")
     parser.add_argument("--dataset", default=DATASET, help=f"default {DATASET}")
+    parser.add_argument("--table", action="store_true", help="print the README's quality table")
     args = parser.parse_args()
     DATASET = args.dataset
-    unknown = sorted(set(args.names) - set(RUNS))
+    known = SAMPLES if args.samples_only else RUNS
+    unknown = sorted(set(args.names) - set(known))
     if unknown:
-        parser.error(f"unknown checkpoint name(s) {unknown}; choose from {sorted(RUNS)}")
+        parser.error(f"unknown name(s) {unknown}; choose from {sorted(known)}")
+    if args.table:
+        print(quality_table(args.folder.resolve()))
+        raise SystemExit(0)
     if args.samples_only:
-        draw_samples(args.device, args.folder.resolve())
+        draw_samples(args.device, args.folder.resolve(), args.names)
         raise SystemExit(0)
     build(
         args.names or list(RUNS),
