@@ -189,7 +189,22 @@ def test_networks():
 def test_cli_round_trip_both_samplers(tmp_path, capsys):
     run = tmp_path / "run"
     assert (
-        main(["train", "ddpm", "--out", str(run), "--steps", "10", "--width", "8", "--T", "50"])
+        main(
+            [
+                "train",
+                "ddpm",
+                "--dataset",
+                "digits",
+                "--out",
+                str(run),
+                "--steps",
+                "10",
+                "--width",
+                "8",
+                "--T",
+                "50",
+            ]
+        )
         == 0
     )
     for sampler, extra in [("ddpm", []), ("ddim", ["--steps", "5"])]:
@@ -209,7 +224,7 @@ def test_cli_round_trip_both_samplers(tmp_path, capsys):
         assert main(["sample", str(run), "--n", "2", *args, "--out", str(tmp_path / "x.npz")]) == 2
         assert message in capsys.readouterr().err
     gan_run = tmp_path / "gan"
-    assert main(["train", "gan", "--out", str(gan_run), "--steps", "2"]) == 0
+    assert main(["train", "gan", "--dataset", "digits", "--out", str(gan_run), "--steps", "2"]) == 0
     capsys.readouterr()
     assert (
         main(
@@ -302,7 +317,7 @@ def test_train_previews_with_ddim_not_the_full_chain(tmp_path, monkeypatch):
         return real_sample(*args, **kwargs)
 
     monkeypatch.setattr(ddpm, "sample", recording)
-    run = ["train", "ddpm", "--steps", "2", "--width", "8", "--T", "20"]
+    run = ["train", "ddpm", "--dataset", "digits", "--steps", "2", "--width", "8", "--T", "20"]
     assert main([*run, "--out", str(tmp_path / "run")]) == 0
     assert calls[0]["sampler"] == "ddim" and calls[0].get("steps") is None  # DDIM, min(50, T) steps
     assert (tmp_path / "run" / "samples.png").is_file()

@@ -144,7 +144,23 @@ def test_remedy_covers_the_ring():
 
 def test_cli_round_trip(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "gan", "--out", str(run), "--steps", "20", "--batch-size", "32"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "gan",
+                "--dataset",
+                "digits",
+                "--out",
+                str(run),
+                "--steps",
+                "20",
+                "--batch-size",
+                "32",
+            ]
+        )
+        == 0
+    )
     assert (run / "checkpoint.pt").is_file() and (run / "samples.png").is_file()
     assert main(["sample", str(run), "--n", "12", "--out", str(tmp_path / "s.npz")]) == 0
     with np.load(tmp_path / "s.npz") as f:
@@ -158,11 +174,11 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["sample", str(tmp_path), "--n", "4"]) == 2
     assert "holds no checkpoint.pt; train a model into it first" in capsys.readouterr().err
     run = tmp_path / "run"
-    assert main(["train", "gan", "--out", str(run), "--steps", "2"]) == 0
+    assert main(["train", "gan", "--dataset", "digits", "--out", str(run), "--steps", "2"]) == 0
     capsys.readouterr()
     assert main(["sample", str(run), "--n", "0"]) == 2
     assert "--n must be at least 1" in capsys.readouterr().err
-    assert main(["train", "gan", "--out", str(run), "--steps", "0"]) == 2
+    assert main(["train", "gan", "--dataset", "digits", "--out", str(run), "--steps", "0"]) == 2
     assert "steps must be positive" in capsys.readouterr().err
     assert main(["train", "gan", "--dataset", "nope", "--out", str(run)]) == 2
     assert "choose one of digits, mnist10k, mnist, fashion-mnist" in capsys.readouterr().err
@@ -173,7 +189,7 @@ def test_cli_bad_input(tmp_path, capsys):
 
 def test_failed_training_keeps_the_good_checkpoint(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    assert main(["train", "gan", "--out", str(run), "--steps", "2"]) == 0
+    assert main(["train", "gan", "--dataset", "digits", "--out", str(run), "--steps", "2"]) == 0
     good = (run / "checkpoint.pt").read_bytes()
 
     def diverge(*args, **kwargs):
@@ -181,5 +197,5 @@ def test_failed_training_keeps_the_good_checkpoint(tmp_path, monkeypatch, capsys
 
     monkeypatch.setattr(gan, "train_step", diverge)
     with pytest.raises(FloatingPointError):
-        main(["train", "gan", "--out", str(run), "--steps", "2"])
+        main(["train", "gan", "--dataset", "digits", "--out", str(run), "--steps", "2"])
     assert (run / "checkpoint.pt").read_bytes() == good

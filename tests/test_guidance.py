@@ -96,6 +96,8 @@ def test_conditional_cli(tmp_path, capsys):
         "train",
         "ddpm",
         "--conditional",
+        "--dataset",
+        "digits",
         "--out",
         str(run),
         "--steps",
@@ -161,7 +163,22 @@ def test_conditional_cli(tmp_path, capsys):
     assert "labels must lie in 0..9, got 10..10" in capsys.readouterr().err
     plain = tmp_path / "u"
     assert (
-        main(["train", "ddpm", "--out", str(plain), "--steps", "2", "--width", "8", "--T", "20"])
+        main(
+            [
+                "train",
+                "ddpm",
+                "--dataset",
+                "digits",
+                "--out",
+                str(plain),
+                "--steps",
+                "2",
+                "--width",
+                "8",
+                "--T",
+                "20",
+            ]
+        )
         == 0
     )
     capsys.readouterr()
@@ -244,11 +261,15 @@ def test_evaluate_cli(tmp_path, capsys):
     from tutorial_lib.samples import save_samples
 
     clf = tmp_path / "clf"
-    assert main(["train", "classifier", "--out", str(clf), "--steps", "200"]) == 0
+    assert (
+        main(["train", "classifier", "--dataset", "digits", "--out", str(clf), "--steps", "200"])
+        == 0
+    )
     real = load_dataset("digits", "val")
     save_samples(tmp_path / "real.npz", to_uint8(real.images[:200], 17), real.labels[:200])
     capsys.readouterr()
-    assert main(["evaluate", str(tmp_path / "real.npz"), "--classifier", str(clf), "--json"]) == 0
+    evaluate = ["evaluate", "--dataset", "digits", "--classifier", str(clf)]
+    assert main([*evaluate, str(tmp_path / "real.npz"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["samples"] == 200 and result["dataset"] == "digits"
     assert (
@@ -256,7 +277,7 @@ def test_evaluate_cli(tmp_path, capsys):
     )  # k = 3 on 447 points
     assert result["frechet_distance"] < 3 * result["frechet_distance_real_baseline"] + 5
     save_samples(tmp_path / "big.npz", np.zeros((20, 28, 28), np.uint8))
-    assert main(["evaluate", str(tmp_path / "big.npz"), "--classifier", str(clf)]) == 2
+    assert main([*evaluate, str(tmp_path / "big.npz")]) == 2
     assert "holds images of 28x28, but digits images are 8x8" in capsys.readouterr().err
 
 

@@ -144,11 +144,27 @@ def test_bad_config():
 
 def test_cli_round_trip(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "vae", "--out", str(run), "--steps", "30", "--z-dim", "4"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "vae",
+                "--dataset",
+                "digits",
+                "--out",
+                str(run),
+                "--steps",
+                "30",
+                "--z-dim",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert main(["sample", str(run), "--n", "9", "--out", str(tmp_path / "s.npz")]) == 0
     with np.load(tmp_path / "s.npz") as f:
         assert f["images"].shape == (9, 8, 8) and f["images"].dtype == np.uint8
-    assert main(["train", "vae", "--out", str(run), "--z-dim", "0"]) == 2
+    assert main(["train", "vae", "--dataset", "digits", "--out", str(run), "--z-dim", "0"]) == 2
     assert "z_dim must be positive" in capsys.readouterr().err
 
 
@@ -186,7 +202,22 @@ def test_conditional_vae():
 
 def test_cli_trains_and_samples_a_conditional_vae(tmp_path, capsys):
     run = tmp_path / "cvae"
-    assert main(["train", "vae", "--conditional", "--steps", "5", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "vae",
+                "--dataset",
+                "digits",
+                "--conditional",
+                "--steps",
+                "5",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "s.npz"
     assert main(["sample", str(run), "--n", "6", "--labels", "3,7", "--out", str(out)]) == 0
     with np.load(out) as f:
