@@ -35,7 +35,7 @@ def timed(build):
 def main() -> None:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    data = load_dataset("digits", split="train")
+    data = load_dataset("mnist10k", split="train")
     folder = shipped_checkpoints()
     model, ddpm_cfg = ddpm.from_checkpoint(load_checkpoint(folder / "ddpm-small"))
     cddpm, cddpm_cfg = ddpm.from_checkpoint(load_checkpoint(folder / "ddpm-conditional-small"))
