@@ -95,6 +95,17 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def evaluate(samples: Path, folder: Path = FOLDER, *extra: str) -> dict:
+    """`evaluate --json` of a samples file with the shipped classifier on the test split, on the CPU."""
+    command = ["evaluate", str(samples), "--dataset", DATASET, "--device", "cpu", "--json"]
+    command += ["--classifier", str(folder / "classifier"), *extra]
+    out = StringIO()
+    with redirect_stdout(out):
+        if main(command) != 0:
+            raise RuntimeError(f"evaluating {samples} failed")
+    return json.loads(out.getvalue())
+
+
 def sample_metrics(name: str, sample_args: list[str], folder: Path = FOLDER) -> dict:
     """Draw the manifest's samples from a shipped checkpoint and measure them with the shipped
     classifier, and the likelihood bounds of the runs in WITH_BOUNDS."""
@@ -103,15 +114,8 @@ def sample_metrics(name: str, sample_args: list[str], folder: Path = FOLDER) -> 
         run = ["sample", str(folder / name), "--n", str(N_SAMPLES), "--seed", str(SEED)]
         if main([*run, "--device", "cpu", *sample_args, "--out", str(samples)]) != 0:
             raise RuntimeError(f"sampling {name} failed")
-        evaluate = ["evaluate", str(samples), "--dataset", DATASET, "--device", "cpu", "--json"]
-        evaluate += ["--classifier", str(folder / "classifier")]
-        if name in WITH_BOUNDS:
-            evaluate += ["--model", str(folder / name), *WITH_BOUNDS[name]]
-        out = StringIO()
-        with redirect_stdout(out):
-            if main(evaluate) != 0:
-                raise RuntimeError(f"evaluating {name} failed")
-    result = json.loads(out.getvalue())
+        bounds = ["--model", str(folder / name), *WITH_BOUNDS[name]] if name in WITH_BOUNDS else []
+        result = evaluate(samples, folder, *bounds)
     return {k: v for k, v in result.items() if isinstance(v, float)}
 
 
@@ -246,13 +250,7 @@ def quality_table(folder: Path = FOLDER) -> str:
     ]
     for name, entry in manifest["samples"].items():
         run = SAMPLES[name][0]
-        command = ["evaluate", str(folder.parent / entry["file"]), "--dataset", DATASET, "--json"]
-        command += ["--classifier", str(folder / "classifier"), "--device", "cpu"]
-        out = StringIO()
-        with redirect_stdout(out):
-            if main(command) != 0:
-                raise RuntimeError(f"evaluating {name} failed")
-        r = json.loads(out.getvalue())
+        r = evaluate(folder.parent / entry["file"], folder)
         bound = bounds.get(run, {}).get("metrics", {})
         bits = bound.get("neg_bound_bits_per_dim") or bound.get("neg_elbo_bits_per_dim")
         if "neg_iwae_bits_per_dim" in bound:
