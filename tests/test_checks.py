@@ -32,7 +32,7 @@ REFERENCES = {
 
 @pytest.mark.parametrize("check", list(REFERENCES), ids=lambda c: c.__name__)
 def test_a_right_answer_passes_and_a_missing_one_is_explained(check, capsys):
-    assert check(REFERENCES[check]) is True
+    assert check(REFERENCES[check]) == 2  # every point
     assert "correct" in capsys.readouterr().out
     with pytest.raises(checks.ExerciseError, match="not answered yet.*library's"):
         check(unanswered)
@@ -105,15 +105,55 @@ WRONG = [  # (check, a student's wrong answer, words the feedback must contain)
 ]
 
 
+def feedback(check, answer, capsys, **options) -> tuple[float, str]:
+    """The points a check gives and what it says: printed for partial credit, raised for none."""
+    try:
+        points = check(answer, **options)
+    except checks.ExerciseError as e:
+        return 0, str(e)
+    return points, capsys.readouterr().out
+
+
 @pytest.mark.parametrize("check, answer, words", WRONG, ids=lambda v: getattr(v, "__name__", ""))
-def test_a_typical_mistake_is_named(check, answer, words):
-    with pytest.raises(checks.ExerciseError, match=words.replace("^", r"\^")):
-        check(answer)
+def test_a_typical_mistake_is_named_and_costs_points(check, answer, words, capsys):
+    points, said = feedback(check, answer, capsys)
+    assert points < 2 and words in said, said
+
+
+def test_partial_credit_for_an_answer_wrong_only_on_an_edge_case(capsys):
+    """log(sigmoid(l)) is right for ordinary logits and infinite for confident ones."""
+
+    def naive(r, f):
+        return -torch.log(torch.sigmoid(r)).mean() - torch.log(1 - torch.sigmoid(f)).mean()
+
+    points, said = feedback(checks.d_loss, naive, capsys)
+    assert 0 < points < 2 and "softplus" in said and "confident" in said
+
+
+def test_hidden_cases_count_and_are_reported_alone(capsys):
+    """The instructor's hidden tests pass their own cases: a function right on the visible cases
+    and wrong on the hidden one loses that share, and the report names only the hidden case."""
+
+    def only_small(c, u, w):
+        return diffusion.combine_guidance(c, u, w) if w <= 2 else c
+
+    c, u = torch.randn(4, 3), torch.randn(4, 3)
+    assert checks.combine_guidance(only_small) == 2
+    capsys.readouterr()
+    points = checks.combine_guidance(only_small, hidden=[("w = 7, hidden", (c, u, 7.0))])
+    said = capsys.readouterr().out
+    assert points == 1.5 and "w = 7, hidden" in said and "w = 0.5" not in said
+    assert (
+        checks.combine_guidance(
+            diffusion.combine_guidance, points=5, hidden=[("w = 7", (c, u, 7.0))]
+        )
+        == 5
+    )
 
 
 def test_an_unknown_mistake_still_gets_a_specific_message():
     with pytest.raises(
-        checks.ExerciseError, match="differs from the reference on .*largest difference"
+        checks.ExerciseError, match="differs from the reference.*largest difference"
     ):
         checks.combine_guidance(lambda c, u, w: c + 0.01)
     with pytest.raises(

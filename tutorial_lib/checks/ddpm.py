@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -31,7 +31,7 @@ def _diffusion_cases() -> list[Case]:
     ]
 
 
-def q_sample(student: Callable) -> bool:
+def q_sample(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, with the arguments (x_0, t, eps, schedule)."""
 
     def with_variances(x0, t, eps, s):
@@ -75,10 +75,12 @@ def q_sample(student: Callable) -> bool:
                 lambda x0, t, eps, s: diffusion.q_sample(x0, (t - 1).clamp(min=0), eps, s),
             ),
         ],
+        points=points,
+        hidden=hidden,
     )
 
 
-def q_posterior_mean(student: Callable) -> bool:
+def q_posterior_mean(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: the mean of q(x_{t-1} | x_t, x_0), Ho et al. Eq. (7), with the arguments (x_0, x_t, t, schedule)."""
 
     def reference(x0, xt, t, s):
@@ -110,10 +112,12 @@ def q_posterior_mean(student: Callable) -> bool:
                 ),
             ),
         ],
+        points=points,
+        hidden=hidden,
     )
 
 
-def predict_x0(student: Callable) -> bool:
+def predict_x0(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t), arguments (x_t, t, eps_hat, schedule)."""
     return _run(
         "predict_x0",
@@ -146,10 +150,12 @@ def predict_x0(student: Callable) -> bool:
                 ),
             ),
         ],
+        points=points,
+        hidden=hidden,
     )
 
 
-def ddpm_step(student: Callable) -> bool:
+def ddpm_step(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: one reverse step of Algorithm 2 with sigma_t^2 = beta_t, the signature of
     ``diffusion.ddpm_step(x_t, t, eps_hat, schedule, noise)``."""
     g = _generator(1)
@@ -200,4 +206,6 @@ def ddpm_step(student: Callable) -> bool:
                 alpha_bar_for_alpha,
             ),
         ],
+        points=points,
+        hidden=hidden,
     )

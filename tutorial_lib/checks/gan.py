@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,7 @@ def _finite_loss(args, got) -> str | None:
     )
 
 
-def d_loss(student: Callable) -> bool:
+def d_loss(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: the discriminator's loss -[mean log D(x) + mean log(1 - D(G(z)))] from logits."""
     return _run(
         "d_loss",
@@ -71,10 +71,14 @@ def d_loss(student: Callable) -> bool:
             ),
         ],
         properties=[_finite_loss],
+        points=points,
+        hidden=hidden,
     )
 
 
-def g_loss_non_saturating(student: Callable) -> bool:
+def g_loss_non_saturating(
+    student: Callable, points: float = 2, hidden: Sequence[Case] = ()
+) -> float:
     """Exercise: the non-saturating generator loss -mean log D(G(z)) from D's logits on samples."""
     cases = [(d, (args[1],)) for d, args in _logit_cases()]
     return _run(
@@ -101,4 +105,6 @@ def g_loss_non_saturating(student: Callable) -> bool:
             ),
         ],
         properties=[_finite_loss],
+        points=points,
+        hidden=hidden,
     )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 from .. import diffusion
-from .core import _generator, _run
+from .core import Case, _generator, _run
 
 
-def combine_guidance(student: Callable) -> bool:
+def combine_guidance(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: eps_tilde = (1 + w) eps_cond - w eps_uncond, the signature of
     ``diffusion.combine_guidance(eps_cond, eps_uncond, w)``."""
     g = _generator()
@@ -45,10 +45,12 @@ def combine_guidance(student: Callable) -> bool:
                 lambda c, u, w: w * c - w * u,
             ),
         ],
+        points=points,
+        hidden=hidden,
     )
 
 
-def drop_labels(student: Callable) -> bool:
+def drop_labels(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: replace each label y_i by null_label where u_i < p_uncond; arguments (y, p_uncond, null_label, u)."""
     g = _generator()
     y = torch.randint(0, 10, (200,), generator=g)
@@ -80,4 +82,6 @@ def drop_labels(student: Callable) -> bool:
                 lambda y, p, null, u: torch.where(u < p, torch.zeros_like(y), y),
             ),
         ],
+        points=points,
+        hidden=hidden,
     )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 from .. import vae
-from .core import _close, _generator, _run
+from .core import Case, _close, _generator, _run
 
 
-def reparameterize(student: Callable) -> bool:
+def reparameterize(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: z = mu + std * eps, given mu, std and the noise eps."""
     g = _generator()
     cases = [
@@ -73,10 +73,12 @@ def reparameterize(student: Callable) -> bool:
                 else None
             )
         ],
+        points=points,
+        hidden=hidden,
     )
 
 
-def kl_standard_normal(student: Callable) -> bool:
+def kl_standard_normal(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
     """Exercise: KL(N(mu, diag exp(log_var)) || N(0, I)) per example, summed over the last dimension."""
     g = _generator()
     cases = [
@@ -130,4 +132,6 @@ def kl_standard_normal(student: Callable) -> bool:
                 else None
             )
         ],
+        points=points,
+        hidden=hidden,
     )
