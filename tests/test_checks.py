@@ -1,10 +1,17 @@
 """tutorial_lib.checks: right answers pass, and each typical wrong answer is named in words."""
 
+import inspect
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tutorial_lib import checks, diffusion, gan, vae
+from tutorial_lib import checks, diffusion, gan, metrics, vae
+from tutorial_lib.checks import ddpm as ddpm_checks
+from tutorial_lib.checks import gan as gan_checks
+from tutorial_lib.checks import setup as setup_checks
+from tutorial_lib.checks import vae as vae_checks
 
 
 def unanswered(*args):
@@ -27,12 +34,33 @@ REFERENCES = {
     checks.ddpm_step: diffusion.ddpm_step,
     checks.combine_guidance: lambda c, u, w: c + w * (c - u),
     checks.drop_labels: lambda y, p, null, u: torch.where(u < p, torch.full_like(y, null), y),
+    # the exercises that write a whole step of an algorithm, and those of notebooks 00 and 06
+    checks.to_levels: vae.to_levels,
+    checks.mixture_log_prob: lambda x, means, std: (
+        torch.distributions.Independent(torch.distributions.Normal(means, std), 1)
+        .log_prob(x[:, None])
+        .logsumexp(1)
+        - math.log(means.shape[0])
+    ),
+    checks.ml_step: setup_checks._reference_ml_step,
+    checks.gan_step: gan_checks._reference_gan_step,
+    checks.negative_elbo: vae_checks._reference_negative_elbo,
+    checks.cosine_betas: lambda T, s: diffusion.Schedule(T, "cosine").beta,
+    checks.algorithm1_step: ddpm_checks._reference_algorithm1_step,
+    checks.algorithm2_sample: lambda m, shape, s, g: diffusion.ddpm_sample(m, shape, s, g)[0],
+    checks.guided_sample: lambda model, y, w, shape, s, steps, g, null: diffusion.ddim_sample(
+        lambda x, t: diffusion.guided_eps(model, x, t, y, w, null), shape, s, steps, generator=g
+    )[0],
+    checks.class_entropy: metrics.class_entropy,
+    checks.frechet_distance: metrics.frechet_distance,
+    checks.precision_recall: metrics.precision_recall,
 }
 
 
 @pytest.mark.parametrize("check", list(REFERENCES), ids=lambda c: c.__name__)
 def test_a_right_answer_passes_and_a_missing_one_is_explained(check, capsys):
-    assert check(REFERENCES[check]) == 2  # every point
+    full = inspect.signature(check).parameters["points"].default
+    assert check(REFERENCES[check]) == full  # every point
     assert "correct" in capsys.readouterr().out
     with pytest.raises(checks.ExerciseError, match="not answered yet.*library's"):
         check(unanswered)
@@ -114,10 +142,114 @@ def feedback(check, answer, capsys, **options) -> tuple[float, str]:
     return points, capsys.readouterr().out
 
 
+def _step(loss_of, zero=True):
+    def step(model, optimizer, x):
+        loss = loss_of(model.distribution(), x)
+        if zero:
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def _minimax_gan_step(G, D, opt_g, opt_d, real, z_d, z_g):
+    loss_d = gan.d_loss(D(real), D(G(z_d).detach()))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = gan.g_loss_minimax(D(G(z_g)))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+
+
+def _summed_algorithm1_step(model, optimizer, x_0, schedule, generator):
+    t = torch.randint(0, schedule.T, (x_0.shape[0],), generator=generator)
+    eps = torch.randn(x_0.shape, generator=generator)
+    loss = ((eps - model(diffusion.q_sample(x_0, t, eps, schedule), t)) ** 2).sum()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _forward_loop(model, shape, schedule, generator):
+    x = torch.randn(shape, generator=generator)
+    for step in range(schedule.T):
+        t = torch.full((shape[0],), step)
+        noise = torch.randn(shape, generator=generator) if step > 0 else torch.zeros(shape)
+        x = diffusion.ddpm_step(x, t, model(x, t), schedule, noise)
+    return x
+
+
+def _unguided(model, y, w, shape, schedule, steps, generator, null):
+    return diffusion.ddim_sample(
+        lambda x, t: model(x, t, y), shape, schedule, steps, generator=generator
+    )[0]
+
+
+def _elementwise_fd(a, b):
+    sa, sb = torch.cov(a.T.double()), torch.cov(b.T.double())
+    mean = ((a.double().mean(0) - b.double().mean(0)) ** 2).sum()
+    return float(mean + torch.trace(sa + sb - 2 * (sa * sb).clamp(min=0).sqrt()))
+
+
+def _self_neighbour_pr(real, fake, k):
+    def inside(points, centres):
+        r = torch.cdist(centres, centres).kthvalue(k, dim=1).values
+        return (torch.cdist(points, centres) <= r[None]).any(1).float().mean().item()
+
+    return inside(fake, real), inside(real, fake)
+
+
+WRONG += [  # the exercises added with partial credit: one typical mistake each
+    (checks.to_levels, lambda x, L: ((x.clamp(-1, 1) + 1) * (L - 1) / 2).long(), "NEAREST"),
+    (
+        checks.mixture_log_prob,
+        lambda x, m, s: (
+            torch.distributions.Independent(torch.distributions.Normal(m, s), 1)
+            .log_prob(x[:, None])
+            .logsumexp(1)
+        ),
+        "weights 1/K",
+    ),
+    (checks.ml_step, _step(lambda d, x: -d.log_prob(x).mean(), zero=False), "zero_grad()"),
+    (checks.ml_step, _step(lambda d, x: d.log_prob(x).mean()), "sign is flipped"),
+    (checks.gan_step, _minimax_gan_step, "non-saturating"),
+    (
+        checks.negative_elbo,
+        lambda m, x, e: (
+            -m.decode(m.encode(x).mean + m.encode(x).stddev * e).log_prob(
+                vae.to_levels(x, m.cfg.levels).flatten(1)
+            )
+        ),
+        "KL term is missing",
+    ),
+    (
+        checks.cosine_betas,
+        lambda T, s: 1 - diffusion.Schedule(T, "cosine").alpha_bar,
+        "1 - alpha_bar_t",
+    ),
+    (checks.algorithm1_step, _summed_algorithm1_step, "average instead"),
+    (checks.algorithm2_sample, _forward_loop, "runs forwards"),
+    (checks.guided_sample, _unguided, "no guidance"),
+    (
+        checks.class_entropy,
+        lambda p, k: metrics.class_entropy(p, k) / math.log(2),
+        "nats",
+    ),
+    (checks.frechet_distance, _elementwise_fd, "matrix square root"),
+    (checks.precision_recall, _self_neighbour_pr, "kthvalue(k + 1)"),
+]
+
+
 @pytest.mark.parametrize("check, answer, words", WRONG, ids=lambda v: getattr(v, "__name__", ""))
 def test_a_typical_mistake_is_named_and_costs_points(check, answer, words, capsys):
     points, said = feedback(check, answer, capsys)
-    assert points < 2 and words in said, said
+    assert points < inspect.signature(check).parameters["points"].default and words in said, said
 
 
 def test_partial_credit_for_an_answer_wrong_only_on_an_edge_case(capsys):

@@ -222,6 +222,11 @@ def test_frechet_distance_against_the_closed_form():
     x, y = torch.randn(200000, 4, generator=g), m + s * torch.randn(200000, 4, generator=g)
     expected = (m**2).sum().item() + 4 * (1 - s) ** 2
     assert metrics.frechet_distance(x, y) == pytest.approx(expected, rel=0.02)
+    # one feature: (mu_a - mu_b)^2 + (s_a - s_b)^2, exactly, from the sample moments
+    u = torch.randn(500, 1, generator=g).double()
+    v = 3 + 2 * u
+    moments = (u.mean() - v.mean()) ** 2 + (u.std() - v.std()) ** 2
+    assert metrics.frechet_distance(u, v) == pytest.approx(moments.item(), rel=1e-9)
     # a general pair of Gaussians: closed form with scipy's matrix square root
     from scipy.linalg import sqrtm
 

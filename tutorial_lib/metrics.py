@@ -120,7 +120,7 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """
     a, b = a.double(), b.double()
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    cov_a, cov_b = (torch.atleast_2d(torch.cov(x.T)) for x in (a, b))  # (D, D), also for D = 1
     vals, vecs = torch.linalg.eigh(cov_a)
     sqrt_a = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
     middle = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp(min=0).sqrt().sum()

@@ -4,32 +4,57 @@ Each check calls the student's function on random inputs and on edge cases, comp
 result with the library's reference implementation, and, when they differ, says what is
 wrong in words. It recognises the common mistakes by running each one and seeing which of
 them the student's output matches (a flipped sign, a variance where a standard deviation
-belongs, ...). A correct answer prints one line and returns True; anything else raises
-``ExerciseError`` with the explanation, which is what the autograder records.
+belongs, ...). Each check (each case, or each named part of a case) earns an equal share of the
+exercise's points: a check returns the points earned, which nbgrader reads as partial credit,
+prints what is right and what is wrong, and raises ``ExerciseError`` when nothing is right.
+The instructor's hidden tests call the same check with cases of their own (``hidden=``).
 
     from tutorial_lib import checks
-    checks.kl_standard_normal(my_kl)     # -> "kl_standard_normal: correct ..." or ExerciseError
+    checks.kl_standard_normal(my_kl)     # -> prints "kl_standard_normal: correct ...", returns 2.0
 
-The shared machinery is in ``checks.core``; the checks of notebook 01 are in ``checks.gan``,
-of 02 in ``checks.vae``, of 03 and 04 in ``checks.ddpm``, of 05 in ``checks.guidance``.
+The shared machinery is in ``checks.core``; the checks of notebook 00 are in ``checks.setup``,
+of 01 in ``checks.gan``, of 02 in ``checks.vae``, of 03 and 04 in ``checks.ddpm``, of 05 in
+``checks.guidance`` and of 06 in ``checks.metrics``.
 """
 
 from .core import ExerciseError
-from .ddpm import ddpm_step, predict_x0, q_posterior_mean, q_sample
-from .gan import d_loss, g_loss_non_saturating
-from .guidance import combine_guidance, drop_labels
-from .vae import kl_standard_normal, reparameterize
+from .ddpm import (
+    algorithm1_step,
+    algorithm2_sample,
+    cosine_betas,
+    ddpm_step,
+    predict_x0,
+    q_posterior_mean,
+    q_sample,
+)
+from .gan import d_loss, g_loss_non_saturating, gan_step
+from .guidance import combine_guidance, drop_labels, guided_sample
+from .metrics import class_entropy, frechet_distance, precision_recall
+from .setup import mixture_log_prob, ml_step, to_levels
+from .vae import kl_standard_normal, negative_elbo, reparameterize
 
 __all__ = [
     "ExerciseError",
+    "algorithm1_step",
+    "algorithm2_sample",
+    "class_entropy",
     "combine_guidance",
+    "cosine_betas",
     "d_loss",
     "ddpm_step",
     "drop_labels",
+    "frechet_distance",
     "g_loss_non_saturating",
+    "gan_step",
+    "guided_sample",
     "kl_standard_normal",
+    "mixture_log_prob",
+    "ml_step",
+    "negative_elbo",
+    "precision_recall",
     "predict_x0",
     "q_posterior_mean",
     "q_sample",
     "reparameterize",
+    "to_levels",
 ]

@@ -51,6 +51,14 @@ def _compare(got, expected, mistakes, properties, args) -> str | None:
     )
 
 
+def _not_answered(name: str, reference_name: str) -> ExerciseError:
+    return ExerciseError(
+        f"{name}: not answered yet. Replace `raise NotImplementedError()` with your code "
+        f"and run the cell again. The cells below use the library's {reference_name}, "
+        "so you can go on and come back to it."
+    )
+
+
 def _verdicts(
     name: str,
     student: Callable,
@@ -66,11 +74,7 @@ def _verdicts(
     try:
         got = student(*args)
     except NotImplementedError:
-        raise ExerciseError(
-            f"{name}: not answered yet. Replace `raise NotImplementedError()` with your code "
-            f"and run the cell again. The cells below use the library's {reference_name}, "
-            "so you can go on and come back to it."
-        ) from None
+        raise _not_answered(name, reference_name) from None
     except Exception as e:
         shapes = ", ".join(
             str(tuple(a.shape)) if torch.is_tensor(a) else type(a).__name__ for a in args
@@ -116,23 +120,62 @@ def _run(
             name, student, reference, reference_name, description, args, mistakes, properties
         )
     ]
+    return _report(name, verdicts, points, reference_name)
+
+
+def _report(
+    name: str, verdicts: Sequence[tuple[str, bool, str | None]], points: float, reference_name: str
+) -> float:
+    """Print what is right and what is wrong, and return the points earned: each verdict
+    (what was checked, whether it is hidden, None or what is wrong) earns an equal share."""
     wrong = [(d, h, why) for d, h, why in verdicts if why is not None]
     earned = round(points * (1 - len(wrong) / len(verdicts)), 2)
-    shown = [(d, why) for d, h, why in wrong if h or not hidden]  # a hidden run adds its own
-    lines = "".join(f"\n  - on {d}: {why}" for d, why in shown)
-    checks = f"{len(cases)} checks" + (f" and {len(hidden)} hidden ones" if hidden else "")
+    where: dict[str, list[str]] = {}  # explanation -> the checks it explains
+    for d, h, why in wrong:
+        if h or not any(h for _, h, _ in verdicts):  # a hidden run reports only its own
+            where.setdefault(why, []).append(d)
+    lines = "".join(
+        f"\n  - {why}" + (f"\n    (on {'; '.join(ds)})" if len(ds) < len(verdicts) else "")
+        for why, ds in where.items()
+    )
+    n_hidden = sum(h for _, h, _ in verdicts)
+    checks = f"{len(verdicts) - n_hidden} checks" + (
+        f" and {n_hidden} hidden ones" if n_hidden else ""
+    )
     if not wrong:
         print(f"{name}: correct. It matches {reference_name} on {checks}, edge cases included.")
     elif len(wrong) == len(verdicts):
-        first = wrong[0][2]
-        raise ExerciseError(f"{name}: {first}" + (lines if len({w for *_, w in wrong}) > 1 else ""))
+        raise ExerciseError(
+            f"{name}: wrong on every check ({checks}), 0 of {points:g} points.{lines}"
+        )
     else:
         print(
-            f"{name}: right on {len(verdicts) - len(wrong)} of {len(verdicts)} checks "
-            f"({checks}): {earned:g} of {points:g} points. What is wrong:{lines}"
+            f"{name}: right on {len(verdicts) - len(wrong)} of {len(verdicts)} checks ({checks}), "
+            f"{earned:g} of {points:g} points. What is wrong:{lines}"
         )
     return earned
 
 
 def _generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def _seeded(build: Callable, seed: int = 0):
+    """build() with torch's global random state set to ``seed`` and restored afterwards, so that
+    a check's networks start the same every time and the notebook's random stream is untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _floats(*values) -> torch.Tensor:
+    """The numbers a function returned, as one tensor; a TypeError that says so if they are not
+    Python floats (``loss.item()``)."""
+    if not all(isinstance(v, float) for v in values):
+        kinds = ", ".join(type(v).__name__ for v in values)
+        raise TypeError(f"it returned {kinds}; return Python floats (loss.item())")
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def _parameters(*modules: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for m in modules for p in m.parameters()])

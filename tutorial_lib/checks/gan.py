@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import gan
-from .core import Case, _generator, _run
+from .core import Case, _floats, _generator, _parameters, _run, _seeded
 
 
 def _logit_cases() -> list[Case]:
@@ -105,6 +105,157 @@ def g_loss_non_saturating(
             ),
         ],
         properties=[_finite_loss],
+        points=points,
+        hidden=hidden,
+    )
+
+
+def _reference_gan_step(G, D, opt_g, opt_d, real, z_d, z_g):
+    loss_d = gan.d_loss(D(real), D(G(z_d).detach()))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = gan.g_loss_non_saturating(D(G(z_g)))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+
+
+def gan_step(student: Callable, points: float = 4, hidden: Sequence[Case] = ()) -> float:
+    """Exercise: one round of the game, gan_step(G, D, opt_G, opt_D, real, z_d, z_g) -> (loss_D,
+    loss_G) as floats: D's update on the real batch and G(z_d), then G's update with the
+    non-saturating loss on D(G(z_g)). Checked over two rounds in a row, part by part."""
+
+    def play(step: Callable, real, z_d, z_g) -> dict[str, torch.Tensor]:
+        def build():
+            G = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+            D = torch.nn.Sequential(
+                torch.nn.Linear(2, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1)
+            )
+            return G, D
+
+        G, D = _seeded(build)
+        opt_g, opt_d = torch.optim.SGD(G.parameters(), 0.1), torch.optim.SGD(D.parameters(), 0.1)
+        losses = [step(G, D, opt_g, opt_d, real, z_d, z_g) for _ in range(2)]
+        if not all(isinstance(pair, tuple) and len(pair) == 2 for pair in losses):
+            raise TypeError("return the two losses as a tuple: (loss_D, loss_G)")
+        return {
+            "D's parameters after two rounds": _parameters(D),
+            "G's parameters after two rounds": _parameters(G),
+            "the losses it returns": _floats(*losses[0], *losses[1]),
+        }
+
+    def variant(
+        d_fake=None, g_loss=gan.g_loss_non_saturating, g_first=False, detach=True, zero=True
+    ):
+        def wrong(G, D, opt_g, opt_d, real, z_d, z_g):
+            def d_update():
+                fake = G(z_d)
+                loss = gan.d_loss(D(real), D(fake.detach() if detach else fake))
+                if zero:
+                    opt_d.zero_grad()
+                loss.backward()
+                opt_d.step()
+                return loss
+
+            def g_update():
+                loss = g_loss(D(G(z_g)))
+                if zero:
+                    opt_g.zero_grad()
+                loss.backward()
+                opt_g.step()
+                return loss
+
+            if g_first:
+                loss_g = g_update()
+                loss_d = d_update()
+            else:
+                loss_d = d_update()
+                loss_g = g_update()
+            return loss_d.item(), loss_g.item()
+
+        return lambda real, z_d, z_g: play(wrong, real, z_d, z_g)
+
+    def no_zero_for_g(G, D, opt_g, opt_d, real, z_d, z_g):  # D's loss flows into G's gradients
+        loss_d = gan.d_loss(D(real), D(G(z_d)))
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        loss_g = gan.g_loss_non_saturating(D(G(z_g)))
+        loss_g.backward()
+        opt_g.step()
+        return loss_d.item(), loss_g.item()
+
+    def zero_after_step(G, D, opt_g, opt_d, real, z_d, z_g):
+        loss_d = gan.d_loss(D(real), D(G(z_d).detach()))
+        loss_d.backward()
+        opt_d.step()
+        opt_d.zero_grad()
+        loss_g = gan.g_loss_non_saturating(D(G(z_g)))
+        loss_g.backward()
+        opt_g.step()
+        opt_g.zero_grad()
+        return loss_d.item(), loss_g.item()
+
+    g = _generator()
+    cases = [
+        (
+            "a batch of 16 points",
+            (
+                torch.randn(16, 2, generator=g) + 2,
+                torch.randn(16, 2, generator=g),
+                torch.randn(16, 2, generator=g),
+            ),
+        ),
+        (
+            "a batch of 5 points",
+            (
+                torch.randn(5, 2, generator=g) - 1,
+                torch.randn(5, 2, generator=g),
+                torch.randn(5, 2, generator=g),
+            ),
+        ),
+    ]
+    return _run(
+        "gan_step",
+        lambda *a: play(student, *a),
+        lambda *a: play(_reference_gan_step, *a),
+        "gan.train_step's recipe",
+        cases,
+        mistakes=[
+            (
+                "the generator uses the saturating minimax loss log(1 - D(G(z))); use the "
+                "non-saturating -log D(G(z)) (exercise 1.2), which gives G strong gradients early on.",
+                variant(g_loss=gan.g_loss_minimax),
+            ),
+            (
+                "G moves before D. Algorithm 1 of Goodfellow et al. first updates D on real and "
+                "generated samples, then G against the updated D.",
+                variant(g_first=True),
+            ),
+            (
+                "the gradients are never reset, so each round adds to the last one's: call "
+                "opt_D.zero_grad() and opt_G.zero_grad() before each backward().",
+                variant(zero=False),
+            ),
+            (
+                "D's loss reaches G's parameters: G(z_d) is not detached in D's update and G's old "
+                "gradients are not cleared. Use G(z_d).detach() for D's step, and zero G's "
+                "gradients before its own backward().",
+                lambda *a: play(no_zero_for_g, *a),
+            ),
+            (
+                "G's loss backpropagates through D as well, so D holds gradients from G's update "
+                "when its own next update runs: clear them right before D's backward() "
+                "(opt_D.zero_grad()), not after its step.",
+                lambda *a: play(zero_after_step, *a),
+            ),
+            (
+                "the two noise batches are swapped: D's step uses z_d, G's step z_g.",
+                lambda real, z_d, z_g: play(_reference_gan_step, real, z_g, z_d),
+            ),
+        ],
         points=points,
         hidden=hidden,
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .. import vae
-from .core import Case, _close, _generator, _run
+from .core import Case, _close, _generator, _run, _seeded
 
 
 def reparameterize(student: Callable, points: float = 2, hidden: Sequence[Case] = ()) -> float:
@@ -131,6 +131,90 @@ def kl_standard_normal(student: Callable, points: float = 2, hidden: Sequence[Ca
                 if (got < -1e-6).any()
                 else None
             )
+        ],
+        points=points,
+        hidden=hidden,
+    )
+
+
+def _small_vae(decoder: str) -> vae.VAE:
+    cfg = vae.VAEConfig(
+        image_shape=(1, 4, 4), levels=17, z_dim=3, hidden=16, dropout=0.0, decoder=decoder
+    )
+    return _seeded(lambda: vae.VAE(cfg)).eval()
+
+
+def _reference_negative_elbo(model: vae.VAE, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    q = model.encode(x)
+    z = q.mean + q.stddev * eps
+    log_px = model.decode(z).log_prob(vae.to_levels(x, model.cfg.levels).flatten(1))
+    return -(log_px - torch.distributions.kl_divergence(q, model.prior(x.shape[0])))
+
+
+def negative_elbo(student: Callable, points: float = 4, hidden: Sequence[Case] = ()) -> float:
+    """Exercise: the negative ELBO of each image of a batch, negative_elbo(model, x, eps) -> (B,)
+    nats, with one reparameterised sample z = mu + sigma * eps of q(z | x)."""
+    g = _generator()
+    x = torch.rand(6, 1, 4, 4, generator=g) * 2 - 1
+    eps = torch.randn(6, 3, generator=g)
+    cases = [
+        ("a categorical decoder over 17 levels", (_small_vae("categorical"), x, eps)),
+        ("a discretised logistic decoder", (_small_vae("logistic"), x, eps)),
+        ("z = mu (eps = 0)", (_small_vae("logistic"), x[:2], torch.zeros(2, 3))),
+    ]
+
+    def terms(model, x, eps, z=None):
+        q = model.encode(x)
+        z = q.mean + q.stddev * eps if z is None else z
+        log_px = model.decode(z).log_prob(vae.to_levels(x, model.cfg.levels).flatten(1))
+        return q, z, log_px, torch.distributions.kl_divergence(q, model.prior(x.shape[0]))
+
+    def with_variance(model, x, eps):
+        q = model.encode(x)
+        _, _, log_px, kl = terms(model, x, eps, z=q.mean + q.variance * eps)
+        return kl - log_px
+
+    return _run(
+        "negative_elbo",
+        student,
+        _reference_negative_elbo,
+        "the ELBO of vae.elbo",
+        cases,
+        mistakes=[
+            (
+                "the sign is flipped: this is the ELBO, log p(x | z) - KL. The loss to minimise is "
+                "its negative, -log p(x | z) + KL.",
+                lambda m, x, e: -_reference_negative_elbo(m, x, e),
+            ),
+            (
+                "the KL term is missing: -ELBO = -log p(x | z) + KL(q(z | x) || p(z)). Without it "
+                "the code is free to carry anything, and the number is no bound.",
+                lambda m, x, e: -terms(m, x, e)[2],
+            ),
+            (
+                "the KL term has the wrong sign: -ELBO = -log p(x | z) + KL, and KL >= 0 is a cost.",
+                lambda m, x, e: -terms(m, x, e)[2] - terms(m, x, e)[3],
+            ),
+            (
+                "z ignores eps: z = mu is the encoder's mean, not a sample. Draw z = mu + sigma * "
+                "eps (exercise 2.1), so that the bound is an expectation over q(z | x).",
+                lambda m, x, e: _reference_negative_elbo(m, x, torch.zeros_like(e)),
+            ),
+            (
+                "z = mu + sigma^2 * eps uses the variance; the noise is scaled by the standard "
+                "deviation sigma (q.stddev).",
+                with_variance,
+            ),
+            (
+                "log p(x | z) is evaluated on x itself; the decoder's distribution is over the "
+                "grey levels 0..L-1: pass vae.to_levels(x, L).flatten(1).",
+                lambda m, x, e: (
+                    -(
+                        m.decode(terms(m, x, e)[1]).log_prob(((x + 1) / 2 * 16).flatten(1))
+                        - terms(m, x, e)[3]
+                    )
+                ),
+            ),
         ],
         points=points,
         hidden=hidden,
