@@ -2,8 +2,10 @@
 gives full marks to the instructor edition, zero to an unanswered one, and loses the points of
 wrong answers while the feedback names the mistake."""
 
+import ast
 import csv
 import importlib.util
+import inspect
 import re
 import shutil
 from pathlib import Path
@@ -11,14 +13,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tutorial_lib import checks
+
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("classroom", ROOT / "scripts" / "classroom.py")
 classroom = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(classroom)
 
-WITH_EXERCISES = [
-    nb for nb in classroom.notebooks() if nb.stem[:2] in ("01", "02", "03", "04", "05")
-]
+WITH_EXERCISES = classroom.notebooks()  # every lesson, 00 to 06
+HEADING = re.compile(
+    r"^### Exercise (\d)\.(\d) \((\d+) points, (easy|medium|hard), about (\d+) minutes\): \S", re.M
+)
 MARKED = re.compile(
     r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END (SOLUTION|HIDDEN TESTS)", re.DOTALL
 )
@@ -35,15 +40,58 @@ def course(tmp_path_factory):
     return root
 
 
-def test_every_lesson_has_two_exercises_with_points_and_hidden_tests():
+def test_every_lesson_has_three_graded_exercises_marked_with_points_difficulty_and_time():
+    """Each exercise: a heading that gives its points, difficulty and time, a solution cell, and
+    a graded cell whose check gives partial credit (the points of the check equal the cell's),
+    with hidden tests that pass cases of their own to the same check."""
     for path in WITH_EXERCISES:
         cells = nbformat.read(path, 4).cells
         tests = [c for c in cells if graded(c)]
         solutions = [c for c in cells if c.metadata.get("nbgrader", {}).get("solution")]
-        assert len(tests) >= 2 and len(solutions) >= 2, path.name
-        assert all(c.metadata.nbgrader["points"] > 0 for c in tests)
-        assert all("### BEGIN HIDDEN TESTS" in c.source for c in tests), path.name
-        assert all("raises-exception" in c.metadata.get("tags", []) for c in tests), path.name
+        headings = [
+            m for c in cells if c.cell_type == "markdown" for m in HEADING.finditer(c.source)
+        ]
+        assert len(tests) == len(solutions) == len(headings) >= 3, path.name
+        for heading, test in zip(headings, tests, strict=True):
+            number = f"ex{heading.group(1)}_{heading.group(2)}"
+            assert (
+                heading.group(1) == path.stem[1]
+                and test.metadata.nbgrader["grade_id"] == f"{number}_tests"
+            )
+            points = int(heading.group(3))
+            assert test.metadata.nbgrader["points"] == points > 0, number
+            check = re.match(
+                r"(?:from tutorial_lib import checks\n+)?checks\.(\w+)\((\w+)\)\n", test.source
+            )
+            assert check, f"{number}: the graded cell starts with its check"
+            default = (
+                inspect.signature(getattr(checks, check.group(1))).parameters["points"].default
+            )
+            assert default == points, (
+                f"{number}: the check gives {default} points, the cell {points}"
+            )
+            last = ast.parse(test.source).body[-1]  # its value is the grade nbgrader records
+            assert (
+                isinstance(last, ast.Expr)
+                and ast.unparse(last.value.func) == f"checks.{check.group(1)}"
+                and [k.arg for k in last.value.keywords] == ["hidden"]
+                and "### BEGIN HIDDEN TESTS"
+                in test.source.split(ast.get_source_segment(test.source, last))[0]
+            ), (
+                f"{number}: the hidden tests end with the check on hidden cases, whose points are the grade"
+            )
+            assert "raises-exception" in test.metadata.get("tags", []), number
+
+
+def test_every_lesson_ends_with_ungraded_questions_that_say_what_to_measure():
+    for path in WITH_EXERCISES:
+        text = "\n".join(
+            c.source for c in nbformat.read(path, 4).cells if c.cell_type == "markdown"
+        )
+        further = text.split("## Going further (ungraded)")
+        assert len(further) == 2, path.name
+        questions = re.findall(r"^\d\. \*\*.+?\*Measure:\*", further[1], re.M)
+        assert len(questions) >= 3, path.name
 
 
 def test_student_edition_holds_no_solution_text(course):
@@ -59,7 +107,12 @@ def test_student_edition_holds_no_solution_text(course):
             for line in match.group(2).splitlines()
             if line.strip()
         ]
-        leaked = [line for line in secret if line in student_text]
+        public = "\n".join(MARKED.sub("", c.source) for c in instructor.cells)  # shown anyway
+        leaked = [  # lines of code that only a solution or a hidden test holds, not a lone bracket
+            line
+            for line in secret
+            if re.search(r"\w", line) and line in student_text and line not in public
+        ]
         assert not leaked, f"{path.name}: {leaked}"
         n_solutions = sum(
             bool(c.metadata.get("nbgrader", {}).get("solution")) for c in instructor.cells
@@ -79,6 +132,11 @@ WRONG_03 = {  # a student's wrong answers to the two exercises of notebook 03
     coef_x0 = s.alpha_bar_prev.sqrt() * s.beta / (1 - s.alpha_bar)
     coef_xt = s.alpha.sqrt() * (1 - s.alpha_bar_prev) / (1 - s.alpha_bar)
     return s.at(coef_xt, t, x_t) * x_0 + s.at(coef_x0, t, x_t) * x_t  # swapped
+""",
+    "def cosine_betas(": """def cosine_betas(T, s=0.008):
+    t = torch.arange(T + 1, dtype=torch.float64)
+    f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    return 1 - f[1:] / f[:-1]  # not clipped: right but for the last beta
 """,
 }
 
@@ -121,22 +179,37 @@ def test_autograding(course):
     by = {}
     for r in rows:
         by.setdefault(r["student"], {})[r["exercise"]] = (r["points"], r["max_points"])
-    assert len(by["instructor"]) == 10 and all(p == m > 0 for p, m in by["instructor"].values())
-    assert len(by["blank"]) == 10 and all(p == 0 for p, _ in by["blank"].values())
-    assert by["wrong"] == {"ex3_1": (0, 2), "ex3_2": (0, 2)}
+    exercises = sum(graded(c) for path in WITH_EXERCISES for c in nbformat.read(path, 4).cells)
+    assert len(by["instructor"]) == exercises and all(
+        p == m > 0 for p, m in by["instructor"].values()
+    )
+    assert len(by["blank"]) == exercises and all(p == 0 for p, _ in by["blank"].values())
+    # two wrong answers get nothing, and one right but for an edge case gets partial credit:
+    # the unclipped cosine schedule misses the last beta in each of its 3 cases, 3 of 6 checks
+    assert by["wrong"] == {"ex3_1": (0, 2), "ex3_2": (0, 2), "ex3_3": (1.5, 3)}
 
     autograded = course / "nbgrader" / "autograded"
     for path in WITH_EXERCISES:
         assert errors(autograded / "instructor" / path.stem / path.name) == {}
         # an unanswered edition still runs: only the graded test cells fail
         failed = errors(autograded / "blank" / path.stem / path.name)
-        assert len(failed) == 2 and all("not answered yet" in e for e in failed.values()), failed
+        n_graded = sum(graded(c) for c in nbformat.read(path, 4).cells)
+        assert len(failed) == n_graded and all("not answered yet" in e for e in failed.values()), (
+            failed
+        )
     feedback = " ".join(
         errors(autograded / "wrong" / "03_ddpm_forward" / "03_ddpm_forward.ipynb").values()
     )
     assert (
         "standard deviations" in feedback and "coefficients of x_0 and x_t are swapped" in feedback
     )
+    wrong_03 = nbformat.read(autograded / "wrong" / "03_ddpm_forward" / "03_ddpm_forward.ipynb", 4)
+    said = " ".join(
+        o.text for c in wrong_03.cells if graded(c) for o in c.outputs if o.output_type == "stream"
+    )
+    assert (
+        "1.5 of 3 points" in said and "not clipped" in said
+    )  # partial credit says what is missing
 
 
 def test_instructor_outputs_are_checked_by_nbval():

@@ -295,6 +295,10 @@ def test_bound_terms_on_a_point_mass_match_closed_forms():
     assert beta["diffusion"][0].item() == pytest.approx(
         d * 0.5 * (r - 1 - r.log()).sum().item(), rel=1e-9
     )
+    per_step = beta["per_step"]  # (50, T): the decoder at t = 0, then each step's KL
+    torch.testing.assert_close(per_step[0, 1:], d * 0.5 * (r - 1 - r.log()), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(per_step[:, 0], beta["decoder"])
+    torch.testing.assert_close(per_step.sum(1) + beta["prior"], beta["total"])
     ab = s.alpha_bar[-1].item()  # KL(N(sqrt(ab) c, 1 - ab) || N(0, 1)) per dimension
     prior = 0.5 * (ab * c**2 + (1 - ab) - 1 - math.log(1 - ab))
     assert beta["prior"][0].item() == pytest.approx(d * prior, rel=1e-9)

@@ -97,7 +97,7 @@ def sections(path: Path) -> list[list[dict]]:
             continue
         text = "".join(cell["source"])
         starts = [m.start() for m in HEADING.finditer(text)]
-        for begin, end in zip([0, *starts], [*starts, len(text)]):
+        for begin, end in zip([0, *starts], [*starts, len(text)], strict=True):
             if begin in starts:
                 out.append([])
             if text[begin:end].strip():
@@ -165,9 +165,17 @@ def code(source: str, output: str) -> dict:
 
 def test_a_stale_number_is_caught(tmp_path):
     """The number printed moved from 2.7 to 2.5 nats; the sentence still says 2.7."""
-    fresh = [markdown("## Bound"), code("print(gap)", "gap 2.68 nats\n"), markdown("about 2.7 nats")]
+    fresh = [
+        markdown("## Bound"),
+        code("print(gap)", "gap 2.68 nats\n"),
+        markdown("about 2.7 nats"),
+    ]
     assert stale_numbers(notebook_with(tmp_path, fresh)) == []
-    stale = [markdown("## Bound"), code("print(gap)", "gap 2.53 nats\n"), markdown("about 2.7 nats")]
+    stale = [
+        markdown("## Bound"),
+        code("print(gap)", "gap 2.53 nats\n"),
+        markdown("about 2.7 nats"),
+    ]
     assert len(stale_numbers(notebook_with(tmp_path, stale))) == 1
 
 

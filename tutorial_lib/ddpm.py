@@ -278,7 +278,8 @@ def variational_bound(
     so the total bounds a discrete negative log-likelihood: divide by (dims * ln 2) for bits/dim.
 
     x_0: (B, ...) on the grid of ``levels`` values in [-1, 1]. Returns (B,) float64 tensors
-    "prior", "diffusion", "decoder" and "total".
+    "prior", "diffusion", "decoder" and "total", and "per_step" (B, T): the term of each step t,
+    the decoder's at t = 0 (the paper's L_0) and the KL of step t at t >= 1 (the paper's L_{t}).
     """
     from tqdm.auto import tqdm
 
@@ -295,7 +296,7 @@ def variational_bound(
         schedule.at((1 - schedule.alpha_bar).sqrt(), last, x_0.double()),
     )
     prior = torch.distributions.kl_divergence(q_T, normal(0.0, 1.0)).sum(dims)
-    diffusion = torch.zeros(B, dtype=torch.float64)
+    per_step = torch.zeros(B, schedule.T, dtype=torch.float64)
     for step in tqdm(
         range(schedule.T - 1, -1, -1), desc="bound", disable=not progress, leave=False
     ):
@@ -306,19 +307,20 @@ def variational_bound(
         mean_p, _ = q_posterior(x0_hat.double(), x_t.double(), t, schedule)
         std_p = schedule.at(var.sqrt(), t, x_t.double())
         if step == 0:
-            decoder = -discretized_gaussian_log_likelihood(x_0, mean_p, std_p, levels).sum(dims)
+            term = -discretized_gaussian_log_likelihood(x_0, mean_p, std_p, levels).sum(dims)
         else:
             mean_q, var_q = q_posterior(x_0.double(), x_t.double(), t, schedule)
-            kl = torch.distributions.kl_divergence(
+            term = torch.distributions.kl_divergence(
                 normal(mean_q, var_q.sqrt()), normal(mean_p, std_p)
-            )
-            diffusion += kl.sum(dims).cpu()
-    prior, decoder = prior.cpu(), decoder.cpu()
+            ).sum(dims)
+        per_step[:, step] = term.cpu()
+    prior, decoder, diffusion = prior.cpu(), per_step[:, 0], per_step[:, 1:].sum(1)
     return {
         "prior": prior,
         "diffusion": diffusion,
         "decoder": decoder,
         "total": prior + diffusion + decoder,
+        "per_step": per_step,
     }
 
 

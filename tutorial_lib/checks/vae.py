@@ -39,29 +39,60 @@ def reparameterize(student: Callable, points: float = 2, hidden: Sequence[Case] 
             ),
         ),
     ]
+
+    def with_gradients(f: Callable) -> Callable:
+        """z = f(mu, std, eps), and the gradients of sum(z) that reach mu and std."""
+
+        def run(mu, std, eps):
+            mu, std = mu.clone().requires_grad_(), std.clone().requires_grad_()
+            z = f(mu, std, eps)
+            if not torch.is_tensor(z):
+                return z
+            grads = (
+                torch.autograd.grad(z.sum(), [mu, std], allow_unused=True)
+                if z.requires_grad
+                else (None, None)
+            )
+            grads = [
+                torch.zeros_like(v) if gr is None else gr
+                for gr, v in zip(grads, (mu, std), strict=True)
+            ]
+            return {
+                "z": z.detach(),
+                "the gradients that reach mu and std": torch.cat([gr.flatten() for gr in grads]),
+            }
+
+        return run
+
     return _run(
         "reparameterize",
-        student,
-        vae.reparameterize,
+        with_gradients(student),
+        with_gradients(vae.reparameterize),
         "vae.reparameterize",
         cases,
         mistakes=[
             (
+                "no gradient reaches mu and std: z is cut off from them (.detach(), .data, "
+                "torch.no_grad or a new tensor). The trick exists so that gradients flow through "
+                "z = mu + std * eps to the encoder.",
+                with_gradients(lambda mu, std, eps: (mu + std * eps).detach()),
+            ),
+            (
                 "you multiply eps by the variance std**2; the noise is scaled by the standard "
                 "deviation: z = mu + std * eps.",
-                lambda mu, std, eps: mu + std**2 * eps,
+                with_gradients(lambda mu, std, eps: mu + std**2 * eps),
             ),
             (
                 "mu and std are swapped: z = mu + std * eps.",
-                lambda mu, std, eps: std + mu * eps,
+                with_gradients(lambda mu, std, eps: std + mu * eps),
             ),
             (
                 "you multiply where you should add: z = mu + std * eps.",
-                lambda mu, std, eps: mu * std * eps,
+                with_gradients(lambda mu, std, eps: mu * std * eps),
             ),
             (
                 "the std is missing: z = mu + std * eps.",
-                lambda mu, std, eps: mu + eps,
+                with_gradients(lambda mu, std, eps: mu + eps),
             ),
         ],
         properties=[
@@ -69,7 +100,7 @@ def reparameterize(student: Callable, points: float = 2, hidden: Sequence[Case] 
                 "the answer ignores the eps you are given (did you draw new noise "
                 "with torch.randn?). Use eps: the randomness must come from outside, so that "
                 "gradients flow to mu and std only."
-                if not _close(student(*args), got)
+                if got.shape == args[0].shape and not _close(student(*args).detach(), got)
                 else None
             )
         ],
