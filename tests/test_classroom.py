@@ -186,7 +186,7 @@ def test_autograding(course):
     assert len(by["blank"]) == exercises and all(p == 0 for p, _ in by["blank"].values())
     # two wrong answers get nothing, and one right but for an edge case gets partial credit:
     # the unclipped cosine schedule misses the last beta in each of its 3 cases, 3 of 6 checks
-    assert by["wrong"] == {"ex3_1": (0, 2), "ex3_2": (0, 2), "ex3_3": (1.5, 3)}
+    assert by["wrong"] == {"ex3_1": (0, 2), "ex3_2": (1.5, 3), "ex3_3": (0, 2)}
 
     autograded = course / "nbgrader" / "autograded"
     for path in WITH_EXERCISES:

@@ -46,7 +46,9 @@ CONSTANTS = {
 NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\d+(?=\s?%))(?!\.?\d)")
 ANY_NUMBER = re.compile(r"(?<![\w.])-?(\d+(?:\.\d+)?)(?![\d])")
 HEADING = re.compile(r"^#{1,3} ", re.M)
-REFERENCE = re.compile(r"(?:[Ee]xercise|Sec\.|Section|§)\s*\d+\.\d+")  # not results
+REFERENCE = re.compile(  # "exercise 2.1", "exercises 4.2 and 4.3", "Sec. 4.2": not results
+    r"(?:[Ee]xercises?|Sec\.|Section|§)\s*\d+\.\d+(?:\s*(?:,|and|or)\s*\d+\.\d+)*"
+)
 LINK = re.compile(r"\]\([^)]*\)")
 
 

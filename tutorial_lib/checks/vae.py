@@ -237,8 +237,8 @@ def negative_elbo(student: Callable, points: float = 4, hidden: Sequence[Case] =
                 with_variance,
             ),
             (
-                "log p(x | z) is evaluated on x itself; the decoder's distribution is over the "
-                "grey levels 0..L-1: pass vae.to_levels(x, L).flatten(1).",
+                "log p(x | z) is evaluated on unrounded values; the decoder's distribution is over "
+                "the integer grey levels 0..L-1: pass vae.to_levels(x, L).flatten(1).",
                 lambda m, x, e: (
                     -(
                         m.decode(terms(m, x, e)[1]).log_prob(((x + 1) / 2 * 16).flatten(1))
