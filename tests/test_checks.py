@@ -296,3 +296,16 @@ def test_an_unknown_mistake_still_gets_a_specific_message():
         checks.combine_guidance(lambda c, u, w: 1 / 0)
     with pytest.raises(checks.ExerciseError, match="returned a float"):
         checks.g_loss_non_saturating(lambda f: 0.5)
+
+
+def test_a_case_that_raises_loses_all_its_parts(capsys):
+    """cosine_betas checks two parts per case; an answer that raises on one of its two cases
+    loses both parts of that case, half the points, and the feedback quotes the error."""
+
+    def only_long_chains(T, s):
+        if T < 100:
+            raise ValueError("too short")
+        return diffusion.Schedule(T, "cosine").beta
+
+    assert checks.cosine_betas(only_long_chains) == 1.5
+    assert "raised ValueError: too short" in capsys.readouterr().out

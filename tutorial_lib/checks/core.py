@@ -71,6 +71,7 @@ def _verdicts(
 ) -> list[tuple[str, str | None]]:
     """[(what was checked, None if right or what is wrong)] for one case. A reference that
     returns a dict of named tensors is checked part by part, each part a check of its own."""
+    failure = None
     try:
         got = student(*args)
     except NotImplementedError:
@@ -79,15 +80,24 @@ def _verdicts(
         shapes = ", ".join(
             str(tuple(a.shape)) if torch.is_tensor(a) else type(a).__name__ for a in args
         )
-        return [(description, f"your function raised {type(e).__name__}: {e} (arguments {shapes})")]
+        failure = f"your function raised {type(e).__name__}: {e} (arguments {shapes})"
     expected = reference(*args)
+    if failure is not None:  # every part of the case is lost, so that each case weighs the same
+        keys = expected if isinstance(expected, dict) else [None]
+        return [(description if k is None else f"{description}: {k}", failure) for k in keys]
     if not isinstance(expected, dict):
         wrong = [(why, lambda m=m: m(*args)) for why, m in mistakes]
         return [(description, _compare(got, expected, wrong, properties, args))]
     out, outputs = [], {}
     for key, value in expected.items():
         wrong = [
-            (why, lambda m=m, k=key: outputs.setdefault(m, m(*args))[k]) for why, m in mistakes
+            (
+                why,
+                lambda m=m, k=key: (
+                    outputs[m] if m in outputs else outputs.setdefault(m, m(*args))
+                )[k],
+            )
+            for why, m in mistakes
         ]
         part = got.get(key) if isinstance(got, dict) else got
         out.append((f"{description}: {key}", _compare(part, value, wrong, properties, args)))
