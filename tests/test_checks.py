@@ -154,18 +154,6 @@ def _step(loss_of, zero=True):
     return step
 
 
-def _minimax_gan_step(G, D, opt_g, opt_d, real, z_d, z_g):
-    loss_d = gan.d_loss(D(real), D(G(z_d).detach()))
-    opt_d.zero_grad()
-    loss_d.backward()
-    opt_d.step()
-    loss_g = gan.g_loss_minimax(D(G(z_g)))
-    opt_g.zero_grad()
-    loss_g.backward()
-    opt_g.step()
-    return loss_d.item(), loss_g.item()
-
-
 def _summed_algorithm1_step(model, optimizer, x_0, schedule, generator):
     t = torch.randint(0, schedule.T, (x_0.shape[0],), generator=generator)
     eps = torch.randn(x_0.shape, generator=generator)
@@ -218,7 +206,7 @@ WRONG += [  # the exercises added with partial credit: one typical mistake each
     ),
     (checks.ml_step, _step(lambda d, x: -d.log_prob(x).mean(), zero=False), "zero_grad()"),
     (checks.ml_step, _step(lambda d, x: d.log_prob(x).mean()), "sign is flipped"),
-    (checks.gan_step, _minimax_gan_step, "non-saturating"),
+    (checks.gan_step, gan_checks._gan_round(g_loss=gan.g_loss_minimax), "non-saturating"),
     (
         checks.negative_elbo,
         lambda m, x, e: (

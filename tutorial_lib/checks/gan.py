@@ -110,16 +110,39 @@ def g_loss_non_saturating(
     )
 
 
-def _reference_gan_step(G, D, opt_g, opt_d, real, z_d, z_g):
-    loss_d = gan.d_loss(D(real), D(G(z_d).detach()))
-    opt_d.zero_grad()
-    loss_d.backward()
-    opt_d.step()
-    loss_g = gan.g_loss_non_saturating(D(G(z_g)))
-    opt_g.zero_grad()
-    loss_g.backward()
-    opt_g.step()
-    return loss_d.item(), loss_g.item()
+def _gan_round(
+    g_loss: Callable = gan.g_loss_non_saturating, g_first: bool = False, zero: bool = True
+):
+    """A round of the game, gan_step's signature: by default the right one (D's update, then G's
+    with the non-saturating loss); the options make the typical wrong ones."""
+
+    def step(G, D, opt_g, opt_d, real, z_d, z_g):
+        def d_update():
+            loss = gan.d_loss(D(real), D(G(z_d).detach()))
+            if zero:
+                opt_d.zero_grad()
+            loss.backward()
+            opt_d.step()
+            return loss
+
+        def g_update():
+            loss = g_loss(D(G(z_g)))
+            if zero:
+                opt_g.zero_grad()
+            loss.backward()
+            opt_g.step()
+            return loss
+
+        if g_first:
+            loss_g, loss_d = g_update(), d_update()
+        else:
+            loss_d, loss_g = d_update(), g_update()
+        return loss_d.item(), loss_g.item()
+
+    return step
+
+
+_reference_gan_step = _gan_round()
 
 
 def gan_step(student: Callable, points: float = 4, hidden: Sequence[Case] = ()) -> float:
@@ -146,36 +169,8 @@ def gan_step(student: Callable, points: float = 4, hidden: Sequence[Case] = ()) 
             "the losses it returns": _floats(*losses[0], *losses[1]),
         }
 
-    def variant(
-        d_fake=None, g_loss=gan.g_loss_non_saturating, g_first=False, detach=True, zero=True
-    ):
-        def wrong(G, D, opt_g, opt_d, real, z_d, z_g):
-            def d_update():
-                fake = G(z_d)
-                loss = gan.d_loss(D(real), D(fake.detach() if detach else fake))
-                if zero:
-                    opt_d.zero_grad()
-                loss.backward()
-                opt_d.step()
-                return loss
-
-            def g_update():
-                loss = g_loss(D(G(z_g)))
-                if zero:
-                    opt_g.zero_grad()
-                loss.backward()
-                opt_g.step()
-                return loss
-
-            if g_first:
-                loss_g = g_update()
-                loss_d = d_update()
-            else:
-                loss_d = d_update()
-                loss_g = g_update()
-            return loss_d.item(), loss_g.item()
-
-        return lambda real, z_d, z_g: play(wrong, real, z_d, z_g)
+    def variant(**options):
+        return lambda real, z_d, z_g: play(_gan_round(**options), real, z_d, z_g)
 
     def no_zero_for_g(G, D, opt_g, opt_d, real, z_d, z_g):  # D's loss flows into G's gradients
         loss_d = gan.d_loss(D(real), D(G(z_d)))
