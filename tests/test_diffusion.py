@@ -386,3 +386,93 @@ def test_sampling_in_slices_gives_the_same_outputs():
     calls.clear()
     ddpm.in_slices(lambda x, t: calls.append(len(x)) or x, (1, 8, 8))(torch.zeros(1000, 1, 8, 8), t)
     assert calls == [1000]  # 8x8 digits: one call, as before
+
+
+# ---------------------------------------------------------------- respacing, inpainting, SDEdit
+def test_a_respaced_schedule_keeps_alpha_bar_at_its_steps():
+    s = dif.Schedule(1000)
+    r, taus = s.respaced(100)
+    assert r.T == 100 and taus[0] == 0 and taus[-1] == 999 and bool((taus.diff() > 0).all())
+    assert torch.allclose(r.alpha_bar, s.alpha_bar[taus], rtol=1e-12)
+    assert torch.allclose(
+        r.beta_tilde[1:], (1 - r.alpha_bar_prev[1:]) / (1 - r.alpha_bar[1:]) * r.beta[1:]
+    )
+    same, all_taus = s.respaced(1000)
+    assert torch.allclose(same.beta, s.beta) and all_taus.tolist() == list(range(1000))
+
+
+def test_respaced_sampling_reproduces_the_data_distribution():
+    s = dif.Schedule(1000)
+    r, taus = s.respaced(100)
+    model = dif.respaced_model(toy.gaussian_denoiser(MEAN, COV, s), taus)
+    x, _ = dif.ddpm_sample(model, (4000, 2), r, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(x.mean(0), MEAN, atol=0.05)
+    assert torch.allclose(torch.cov(x.T), COV, atol=0.06)
+
+
+def test_inpainting_never_changes_known_pixels():
+    s = dif.Schedule(50)
+    g = torch.Generator().manual_seed(0)
+    known = torch.rand(6, 1, 8, 8, generator=g) * 2 - 1
+    mask = (torch.rand(6, 1, 8, 8, generator=g) > 0.5).float()
+    wild = lambda x, t: 3 * torch.sin(5 * x) + t.view(-1, 1, 1, 1) / 10  # noqa: E731
+    for resample in (1, 3):
+        out, traj = dif.inpaint(wild, known, mask, s, resample, g, clip_x0=True, keep=(49, 0))
+        assert torch.equal(out[mask == 1], known[mask == 1])
+        assert not torch.equal(out[mask == 0], known[mask == 0])
+        assert sorted(traj) == [0, 49]
+    with pytest.raises(CourseError, match="resample must be at least 1"):
+        dif.inpaint(wild, known, mask, s, resample=0)
+    with pytest.raises(CourseError, match="1 .known pixel. or 0"):
+        dif.inpaint(wild, known, mask * 0.5, s)
+
+
+# data N(mean3, cov3) in 3-D; x[0] is known, x[1:] is to be filled in
+MEAN3 = torch.tensor([1.0, -0.5, 0.3])
+CHOL3 = torch.tensor([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [-0.5, 0.4, 0.5]])
+COV3 = CHOL3 @ CHOL3.T
+
+
+def gaussian_conditional(a: float):
+    """Mean and covariance of x[1:] given x[0] = a under N(MEAN3, COV3), by the conditioning
+    formula: mu_2 + S_21 S_11^-1 (a - mu_1), S_22 - S_21 S_11^-1 S_12."""
+    s11, s21, s22 = COV3[:1, :1], COV3[1:, :1], COV3[1:, 1:]
+    mean = MEAN3[1:] + (s21 @ torch.linalg.inv(s11) @ (torch.tensor([a]) - MEAN3[:1]))
+    return mean, s22 - s21 @ torch.linalg.inv(s11) @ s21.T
+
+
+def test_repaint_samples_the_exact_conditional_of_the_missing_pixels():
+    """With the exact denoiser of Gaussian data, RePaint's resampling draws the missing
+    coordinates from their conditional given the known one; the replacement method (resample
+    1) does not: its unknown half never learns how the known half was noised."""
+    s = dif.Schedule(1000)
+    r, taus = s.respaced(100)
+    model = dif.respaced_model(toy.gaussian_denoiser(MEAN3, COV3, s), taus)
+    known, mask, n = torch.tensor([2.0, 0.0, 0.0]).expand(4000, 3), torch.tensor([1.0, 0, 0]), 4000
+    mean, cov = gaussian_conditional(2.0)
+    g = torch.Generator().manual_seed(0)
+    x, _ = dif.inpaint(model, known, mask, r, resample=20, generator=g)
+    assert (x[:, 0] == 2.0).all()
+    # standard errors about 0.01 for the mean and the covariance entries
+    assert torch.allclose(x[:, 1:].mean(0), mean, atol=0.04)
+    assert torch.allclose(torch.cov(x[:, 1:].T), cov, atol=0.04)
+    naive, _ = dif.inpaint(model, known[:n], mask, r, resample=1, generator=g)
+    assert (naive[:, 1:].mean(0) - mean).abs().max() > 0.15  # the replacement method's bias
+
+
+def test_sdedit_trades_faithfulness_for_realism():
+    s = dif.Schedule(1000)
+    model = toy.gaussian_denoiser(MEAN, COV, s)
+    g = torch.Generator().manual_seed(3)
+    far = torch.tensor([6.0, 6.0]).expand(2000, 2)  # a guide far outside the data
+    close, _ = dif.sdedit(model, far, 5, s, g)
+    assert (close - far).abs().max() < 0.5  # t_0 small: the guide, barely touched
+    forgot, _ = dif.sdedit(model, far, 999, s, g)  # t_0 = T - 1: a fresh sample of the data
+    assert torch.allclose(forgot.mean(0), MEAN, atol=0.08)
+    assert torch.allclose(torch.cov(forgot.T), COV, atol=0.08)
+    data = MEAN + torch.randn(2000, 2, generator=g) @ torch.linalg.cholesky(COV).T
+    kept, _ = dif.sdedit(model, data, 400, s, g)  # guides from the data stay data
+    assert torch.allclose(kept.mean(0), MEAN, atol=0.08)
+    assert torch.allclose(torch.cov(kept.T), COV, atol=0.08)
+    with pytest.raises(CourseError, match="t_0 must lie in"):
+        dif.sdedit(model, far, 1000, s)

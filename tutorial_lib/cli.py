@@ -118,6 +118,13 @@ def add_family(families, common, name: str):
             action="store_true",
             help="condition on the data's labels (a conditional model, notebook 05)",
         )
+    if "condition" in inspect.signature(family.config_for).parameters:
+        p.add_argument(
+            "--condition",
+            default=None,
+            help="labels (as --conditional) or captions: on captions such as 'a thick, slanted "
+            "seven', built from the labels and measured thickness and slant (notebook 08)",
+        )
     p.set_defaults(func=cmd_train, options=list(family.OPTIONS))
     return p
 
@@ -143,7 +150,9 @@ def draw(kind: str, model, cfg, n: int, generator, device, labels=None, **option
     """n samples (n, C, H, W) in [-1, 1] from a model of any family (its kind), and the labels (n,) they were
     drawn for: every class in turn by default for a conditional model, else None.
 
-    options (sampler, steps, guidance) must be keywords of the family's ``sample``."""
+    options (sampler, steps, guidance, prompt) must be keywords of the family's ``sample``. A
+    caption model draws each digit in turn ("a zero", "a one", ...) unless given a prompt, and
+    the labels returned are then the prompt's digit."""
     import inspect
 
     import torch
@@ -163,8 +172,17 @@ def draw(kind: str, model, cfg, n: int, generator, device, labels=None, **option
                 f"a {kind!r} model"
             )
     options = {k: v for k, v in options.items() if v is not None}
-    if getattr(cfg, "num_classes", 0) > 0 and labels is None:
-        labels = torch.arange(n) % cfg.num_classes
+    captioned = bool(getattr(cfg, "vocabulary", ()))
+    if captioned and "prompt" in options:
+        from .captions import parse
+
+        prompts = options["prompt"]
+        prompts = [prompts] * n if isinstance(prompts, str) else prompts
+        return family.sample(model.to(device), cfg, n, generator, device, **options), torch.tensor(
+            [parse(p)[0] for p in prompts]
+        )
+    if (getattr(cfg, "num_classes", 0) > 0 or captioned) and labels is None:
+        labels = torch.arange(n) % (cfg.num_classes or 10)
     if labels is not None:
         options["labels"] = labels
     if takes(family, "progress"):
@@ -185,6 +203,8 @@ def cmd_train(args) -> int:
     options = {k: getattr(args, k) for k in args.options if getattr(args, k) is not None}
     if getattr(args, "conditional", False):
         options["conditional"] = True
+    if getattr(args, "condition", None) is not None:
+        options["condition"] = args.condition
     cfg = family.config_for(data, **options)  # bad options fail now, before any training
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # and so does an unusable --out
@@ -232,7 +252,7 @@ def cmd_sample(args) -> int:
     model, cfg = family.from_checkpoint(ckpt)
     labels = None
     if args.labels is not None or args.guidance is not None:
-        if getattr(cfg, "num_classes", 0) == 0:
+        if getattr(cfg, "num_classes", 0) == 0 and not getattr(cfg, "vocabulary", ()):
             raise CourseError(
                 f"--labels and --guidance need a model trained with --conditional; "
                 f"this {ckpt['kind']} model is unconditional"
@@ -253,6 +273,7 @@ def cmd_sample(args) -> int:
         sampler=args.sampler,
         steps=args.steps,
         guidance=args.guidance,
+        prompt=args.prompt,
     )
     out = save_samples(args.out, to_uint8(images, ckpt["extra"]["levels"]), labels)
     print(
@@ -414,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="conditional diffusion models: guidance scale w of Ho & Salimans 2022 (default: "
         "ddpm.DEFAULT_GUIDANCE; 0 is the plain conditional model)",
+    )
+    p.add_argument(
+        "--prompt",
+        default=None,
+        help="caption models (train ddpm --condition captions): a caption such as 'a thin three' "
+        "for all N samples",
     )
     p.set_defaults(func=cmd_sample)
     return parser

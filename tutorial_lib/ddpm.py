@@ -52,7 +52,10 @@ class DDPMConfig:
     steps); 0 returns the last weights. Adam's
     learning rate is raised from their 2e-4 to 2e-3 for the same reason. num_classes > 0 makes
     the model conditional on labels, dropped with probability p_uncond for classifier-free
-    guidance (Ho & Salimans 2022 use 0.1 or 0.2).
+    guidance (Ho & Salimans 2022 use 0.1 or 0.2). A non-empty ``vocabulary`` makes it a caption
+    model instead (notebook 08): conditional on captions of ``captions`` with that vocabulary,
+    whose attribute words cut thickness and slant at ``caption_cuts``; each attribute word is
+    dropped with probability p_word, the whole caption with p_uncond.
     """
 
     image_shape: tuple[int, ...] = (1, 8, 8)
@@ -67,9 +70,15 @@ class DDPMConfig:
     mults: tuple[int, ...] = (1, 2)
     attention: bool = False
     ema: float = 0.0
+    vocabulary: tuple[str, ...] = ()
+    caption_cuts: tuple[float, ...] = ()
+    p_word: float = 0.3
 
     def __post_init__(self):
         self.image_shape, self.mults = tuple(self.image_shape), tuple(self.mults)
+        self.vocabulary, self.caption_cuts = tuple(self.vocabulary), tuple(self.caption_cuts)
+        if self.vocabulary and self.num_classes:
+            raise CourseError("a DDPM is conditional on labels or on captions, not both")
         check_positive(self, "width", "lr", "batch_size", "steps")
         if not 0 <= self.ema < 1:
             raise CourseError(f"ema must lie in [0, 1), got {self.ema}")
@@ -93,9 +102,16 @@ OPTIONS = {  # the options of `python -m tutorial_lib train ddpm`; their default
 }
 
 
-def config_for(data, conditional: bool = False, **options) -> DDPMConfig:
-    """The DDPMConfig for an ``ImageData`` set; conditional: on its labels, with label dropout
-    for classifier-free guidance (notebook 05). Images of 28x28 and more get a third resolution
+CONDITIONS = ("labels", "captions")
+
+
+def config_for(
+    data, conditional: bool = False, condition: str | None = None, **options
+) -> DDPMConfig:
+    """The DDPMConfig for an ``ImageData`` set; conditional (or condition "labels"): on its
+    labels, with label dropout for classifier-free guidance (notebook 05); condition "captions":
+    on captions built from its labels and the thickness and slant measured in its images, cut
+    at their medians over ``data`` (notebook 08). Images of 28x28 and more get a third resolution
     and attention (measured at 28x28 on 2 CPU cores: 585 ms a training step of 128, against 563
     for two resolutions), a moving average of the weights, and 4000 steps of 64 instead of 2000
     of 128: the same 18 minutes, and a Fréchet distance of 147 instead of 194 on mnist10k."""
@@ -105,8 +121,21 @@ def config_for(data, conditional: bool = False, **options) -> DDPMConfig:
         options.setdefault("ema", 0.995)
         options.setdefault("batch_size", 64)
         options.setdefault("steps", 4000)
-    if conditional:
+    if condition is not None and condition not in CONDITIONS:
+        raise CourseError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}")
+    if conditional or condition == "labels":
         options["num_classes"] = data.num_classes_for("a conditional DDPM")
+    elif condition == "captions":
+        from . import captions
+
+        if len(data.classes) != 10 or data.labels is None or data.shape[0] != 1:
+            raise CourseError(
+                f"captions name digits 0-9 in grey images; {data.name} has "
+                f"{len(data.classes)} classes of {'x'.join(map(str, data.shape))} images. "
+                "Use mnist10k, mnist, digits, or your own labelled digits"
+            )
+        options["vocabulary"] = captions.VOCABULARY
+        options["caption_cuts"] = captions.thresholds(data.images)
     return DDPMConfig(image_shape=data.shape, **options)
 
 
@@ -114,7 +143,9 @@ def build(cfg: DDPMConfig) -> torch.nn.Module:
     """The untrained UNet eps_theta(x_t, t[, y]) for ``cfg``."""
     from .nets import UNet
 
-    return UNet(cfg.image_shape, cfg.width, cfg.num_classes, cfg.mults, cfg.attention)
+    return UNet(
+        cfg.image_shape, cfg.width, cfg.num_classes, cfg.mults, cfg.attention, len(cfg.vocabulary)
+    )
 
 
 def train_ddpm(
@@ -126,14 +157,18 @@ def train_ddpm(
     labels: torch.Tensor | None = None,
 ):
     """Algorithm 1 with ``train_loop``: returns (model in eval mode, schedule, history); the model
-    is the moving average of the weights if ``cfg.ema`` > 0."""
+    is the moving average of the weights if ``cfg.ema`` > 0. labels (N,): the classes of a
+    conditional model; for a caption model, (N, 3) rows (digit, thick, slanted) of
+    ``captions.Attributes``, from which each batch draws its captions."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+    from . import captions
     from .training import random_batches, train_loop
 
-    if (labels is None) != (cfg.num_classes == 0):
+    if (labels is None) != (cfg.num_classes == 0 and not cfg.vocabulary):
         raise CourseError(
-            "a conditional DDPM (num_classes > 0) needs labels, and an unconditional one takes none"
+            "a conditional DDPM (num_classes > 0 or a vocabulary) needs labels, and an "
+            "unconditional one takes none"
         )
     model = build(cfg).to(device)
     schedule = Schedule(cfg.T, cfg.schedule)
@@ -148,7 +183,13 @@ def train_ddpm(
         if labels is None:
             loss = simple_loss(model, x_0, schedule, t, eps)
         else:  # conditional: eps_theta(x_t, t, y), with labels dropped for classifier-free guidance
-            y = drop_labels(batch[1].to(device), cfg.p_uncond, cfg.num_classes, generator)
+            if cfg.vocabulary:  # a caption for each image, drawn afresh, then maybe none at all
+                y = captions.training_tokens(
+                    captions.Attributes(*batch[1].T), cfg.p_word, generator
+                )
+                y = drop_labels(y, cfg.p_uncond, captions.PAD, generator).to(device)
+            else:
+                y = drop_labels(batch[1].to(device), cfg.p_uncond, cfg.num_classes, generator)
             loss = simple_loss(lambda x, t: model(x, t, y), x_0, schedule, t, eps)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -163,8 +204,14 @@ def train_ddpm(
 
 
 def train(data, cfg: DDPMConfig, device="cpu", generator=None, progress: bool = True) -> Run:
-    """The family interface: ``train_ddpm`` on an ``ImageData`` set (on its labels if conditional)."""
+    """The family interface: ``train_ddpm`` on an ``ImageData`` set (on its labels if conditional,
+    on captions of its labels and measured attributes for a caption model)."""
     labels = data.labels if cfg.num_classes else None
+    if cfg.vocabulary:
+        from . import captions
+
+        attrs = captions.attributes(data.images, data.labels, cfg.caption_cuts)
+        labels = torch.stack([attrs.digit, attrs.thick, attrs.slanted], dim=1)
     model, _, history = train_ddpm(data.images, cfg, device, generator, progress, labels)
     return Run(model, cfg, history)
 
@@ -188,6 +235,66 @@ def in_slices(model, image_shape: tuple[int, ...], max_pixels: int = 2**17):
     return call
 
 
+def conditioned(
+    model: Model,
+    cfg: DDPMConfig,
+    n: int,
+    labels: torch.Tensor | None = None,
+    prompt: str | list[str] | None = None,
+    guidance: float | None = None,
+    device="cpu",
+) -> Model:
+    """The noise prediction eps(x_t, t) to sample n images with: the model itself, or, for a
+    conditional model, ``diffusion.guided_eps`` towards its condition with scale ``guidance``
+    (default ``DEFAULT_GUIDANCE``).
+
+    labels (n,): the classes of a model trained with --conditional, or, for a caption model,
+    the digits to draw ("a three"). prompt: a caption model's caption, one for all n images or
+    a list of n (see ``captions``). Anything the model cannot take raises CourseError.
+    """
+    if prompt is not None:
+        if not cfg.vocabulary:
+            raise CourseError(
+                "--prompt needs a caption model (train ddpm --condition captions); this DDPM is "
+                + ("conditional on labels: use --labels" if cfg.num_classes else "unconditional")
+            )
+        from . import captions
+
+        prompts = [prompt] * n if isinstance(prompt, str) else list(prompt)
+        if len(prompts) != n:
+            raise CourseError(f"need one prompt or {n}, got {len(prompts)}")
+        y = torch.stack([captions.tokenize(p) for p in prompts])  # (n, SLOTS)
+        null = captions.PAD
+    elif labels is not None:
+        if cfg.num_classes == 0 and not cfg.vocabulary:
+            raise CourseError(
+                "this DDPM is unconditional; labels and guidance need one trained with --conditional"
+            )
+        classes = cfg.num_classes or 10
+        if labels.shape != (n,):
+            raise CourseError(f"need one label per image: {n} images, labels {tuple(labels.shape)}")
+        if labels.min() < 0 or labels.max() >= classes:
+            raise CourseError(
+                f"labels must lie in 0..{classes - 1}, got {int(labels.min())}..{int(labels.max())}"
+            )
+        if cfg.vocabulary:  # a digit alone: "a three"
+            from . import captions
+
+            y = torch.stack([captions.tokenize(captions.caption(int(d))) for d in labels])
+            null = captions.PAD
+        else:
+            y, null = labels, cfg.num_classes
+    elif guidance:
+        raise CourseError(
+            "--guidance needs labels (or a prompt) and a model trained with --conditional "
+            "(or --condition captions)"
+        )
+    else:
+        return model
+    y, w = y.to(device), DEFAULT_GUIDANCE if guidance is None else guidance
+    return lambda x, t: guided_eps(model, x, t, y, w, null)
+
+
 def sample(
     model: Model,
     cfg: DDPMConfig,
@@ -199,31 +306,17 @@ def sample(
     sampler: str = "ddpm",
     steps: int | None = None,
     progress: bool = False,
+    prompt: str | list[str] | None = None,
 ) -> torch.Tensor:
     """n images (n, C, H, W) in [-1, 1] from a trained DDPM, the predicted x_0 clipped at each step.
 
-    labels (n,): the classes to draw, for a conditional model. guidance: the scale w of
-    ``diffusion.guided_eps`` (default ``DEFAULT_GUIDANCE`` with labels, 0 without).
-    sampler: "ddpm" (all T steps) or "ddim" with ``steps`` steps (default 50, or T if smaller).
+    labels (n,), prompt, guidance: the condition of a conditional or caption model, as in
+    ``conditioned``. sampler: "ddpm" (all T steps) or "ddim" with ``steps`` steps (default 50,
+    or T if smaller).
     """
     if sampler not in SAMPLERS:
         raise CourseError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    model = in_slices(model, cfg.image_shape)
-    if labels is not None:
-        if cfg.num_classes == 0:
-            raise CourseError(
-                "this DDPM is unconditional; labels and guidance need one trained with --conditional"
-            )
-        if labels.min() < 0 or labels.max() >= cfg.num_classes:
-            raise CourseError(
-                f"labels must lie in 0..{cfg.num_classes - 1}, got {int(labels.min())}..{int(labels.max())}"
-            )
-        y, w = labels.to(device), DEFAULT_GUIDANCE if guidance is None else guidance
-        net = lambda x, t: guided_eps(model, x, t, y, w, cfg.num_classes)  # noqa: E731
-    elif guidance:
-        raise CourseError("--guidance needs labels and a model trained with --conditional")
-    else:
-        net = model
+    net = conditioned(in_slices(model, cfg.image_shape), cfg, n, labels, prompt, guidance, device)
     schedule = Schedule(cfg.T, cfg.schedule)
     shape = (n, *cfg.image_shape)
     if sampler == "ddpm":

@@ -7,11 +7,15 @@ Timestep convention: t is an integer in [0, T-1], and t = 0 is the FIRST noising
     q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I),   alpha_t = 1 - beta_t,
     q(x_t | x_0)     = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I),   alpha_bar_t = prod_{s<=t} alpha_s.
 
+Inpainting (RePaint) and editing (SDEdit) reuse the reverse step; ``Schedule.respaced`` runs
+any of them on fewer steps.
+
 The network is an argument, never part of this module: ``model(x_t, t) -> eps_hat``
 with x_t (B, ...) and t (B,) long, returning the noise it predicts, shape of x_t. The DDPM
 family (its config, training, sampling from a checkpoint, the variational bound) is ``ddpm``.
 
-Introduced in notebooks 03 (forward process), 04 (reverse process) and 05 (guidance).
+Introduced in notebooks 03 (forward process), 04 (reverse process), 05 (guidance) and 08
+(inpainting, editing).
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ class Schedule:
             steps = torch.arange(T + 1, dtype=torch.float64) / T
             f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
             beta = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+        self._derive(beta)
+
+    def _derive(self, beta: torch.Tensor) -> None:
         self.beta = beta
         self.alpha = 1 - beta
         self.alpha_bar = torch.cumprod(self.alpha, 0)
@@ -64,6 +71,21 @@ class Schedule:
         self.posterior_coef_xt = (
             self.alpha.sqrt() * (1 - self.alpha_bar_prev) / (1 - self.alpha_bar)
         )
+
+    def respaced(self, steps: int) -> tuple[Schedule, torch.Tensor]:
+        """The same process seen at ``steps`` of its timesteps, tau (steps,) spread evenly over
+        [0, T-1] as in ``ddim_timesteps`` (Nichol & Dhariwal 2021, Sec. 4): the schedule with
+        alpha_bar'_i = alpha_bar_{tau_i}, so beta'_i = 1 - alpha_bar_{tau_i} / alpha_bar_{tau_{i-1}}.
+        Every function of this module runs unchanged on it, with a model called at tau_i
+        (``respaced_model``). RePaint (Lugmayr et al. 2022) runs on 250 such steps.
+        Returns (the new Schedule of T' = steps, tau (steps,) long, increasing)."""
+        taus = torch.tensor(sorted(ddim_timesteps(self, steps)))
+        alpha_bar = self.alpha_bar[taus]
+        previous = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
+        new = Schedule.__new__(Schedule)
+        new.T, new.kind = len(taus), f"{self.kind}, respaced to {len(taus)} steps"
+        new._derive(1 - alpha_bar / previous)
+        return new, taus
 
     def snr(self) -> torch.Tensor:
         """Signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t), (T,)."""
@@ -159,6 +181,7 @@ def ddpm_sample(
     clip_x0: bool = False,
     keep: tuple[int, ...] = (),
     progress: bool = False,
+    start: tuple[torch.Tensor, int] | None = None,
 ):
     """Algorithm 2 of Ho et al. 2020: x_T ~ N(0, I), then for t = T-1, ..., 0
 
@@ -168,17 +191,19 @@ def ddpm_sample(
     beta_tilde_t ("beta_tilde"). With clip_x0 the mean is computed from the predicted x_0 clipped
     to [-1, 1], as in the authors' code for images.
     shape: (B, ...). keep: the steps t at which to record (x_t, predicted x_0).
+    start: (x_t, t) to run the chain from step t down, instead of from noise at T - 1 (SDEdit).
     Returns x_0 (B, ...) and a dict {t: (x_t, x0_hat)} of the kept steps.
     """
     from tqdm.auto import tqdm
 
     if variance not in ("beta", "beta_tilde"):
         raise CourseError(f"unknown variance {variance!r}; choose beta or beta_tilde")
-    x = torch.randn(shape, generator=generator).to(device)
+    if start is None:
+        x, first = torch.randn(shape, generator=generator).to(device), schedule.T - 1
+    else:
+        x, first = start[0].to(device), start[1]
     trajectory = {}
-    for step in tqdm(
-        range(schedule.T - 1, -1, -1), desc="DDPM sampling", disable=not progress, leave=False
-    ):
+    for step in tqdm(range(first, -1, -1), desc="DDPM sampling", disable=not progress, leave=False):
         t = torch.full((shape[0],), step, device=device, dtype=torch.long)
         eps_hat = model(x, t)
         x0_hat = predict_x0(x, t, eps_hat, schedule)
@@ -279,13 +304,123 @@ def ddim_sample(
     return x, trajectory
 
 
+# ---------------------------------------------------------------- inpainting and editing
+def respaced_model(model: Model, taus: torch.Tensor) -> Model:
+    """``model`` seen from a respaced schedule (``Schedule.respaced``): step i calls it at tau_i."""
+    return lambda x, i, *y: model(x, taus.to(i.device)[i], *y)
+
+
+@torch.no_grad()
+def inpaint(
+    model: Model,
+    known: torch.Tensor,
+    mask: torch.Tensor,
+    schedule: Schedule,
+    resample: int = 1,
+    generator: torch.Generator | None = None,
+    clip_x0: bool = False,
+    keep: tuple[int, ...] = (),
+    progress: bool = False,
+):
+    """Fill in the pixels of ``known`` where ``mask`` is 0 with the unconditional model: RePaint
+    (Lugmayr et al. 2022, Algorithm 1). x_{T-1} ~ N(0, I); for t = T-1, ..., 0, U = ``resample``
+    times:
+
+        x_{t-1}^known   ~ q(x_{t-1} | x_0 = known)           (known itself at t = 0)
+        x_{t-1}^unknown = the DDPM step from x_t              (``ddpm_step``, sigma^2 = beta)
+        x_{t-1}         = m * x_{t-1}^known + (1 - m) * x_{t-1}^unknown
+        and, but for the last of the U rounds and at t = 0, back one step:
+        x_t             ~ q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I)   (``q_step``)
+
+    resample = 1 is the replacement method (Song et al. 2021, App. I.2): the known pixels are
+    noised afresh at each step, and the unknown ones never see how they were noised, so the two
+    halves need not agree; resampling lets them harmonise. known (B, ...) ; mask (B, ...) or
+    broadcastable to it, 1 where a pixel is known. The output's known pixels are ``known``
+    exactly. Returns x_0 (B, ...) and {t: (x_t, x0_hat)} at the kept steps (their last round).
+    """
+    from tqdm.auto import tqdm
+
+    if resample < 1:
+        raise CourseError(f"resample must be at least 1, got {resample}")
+    mask = mask.to(known.dtype).expand_as(known)
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise CourseError("the mask must be 1 (known pixel) or 0 (missing pixel) everywhere")
+    B, device = known.shape[0], known.device
+    x = torch.randn(known.shape, generator=generator).to(device)
+    trajectory = {}
+    for step in tqdm(range(schedule.T - 1, -1, -1), desc="inpainting", disable=not progress):
+        t = torch.full((B,), step, device=device, dtype=torch.long)
+        for u in range(resample):
+            eps_hat = model(x, t)
+            x0_hat = predict_x0(x, t, eps_hat, schedule)
+            if clip_x0:  # as ddpm_sample: the noise estimate consistent with the clipped x0_hat
+                x0_hat = x0_hat.clamp(-1, 1)
+                eps_hat = (x - schedule.at(schedule.alpha_bar.sqrt(), t, x) * x0_hat) / (
+                    schedule.at((1 - schedule.alpha_bar).sqrt(), t, x)
+                )
+            noise = torch.randn(known.shape, generator=generator).to(device) if step else None
+            unknown = ddpm_step(x, t, eps_hat, schedule, noise)
+            if step > 0:
+                eps = torch.randn(known.shape, generator=generator).to(device)
+                seen = q_sample(known, t - 1, eps, schedule)
+            else:
+                seen = known
+            if step in keep and u == resample - 1:
+                trajectory[step] = (x.cpu(), x0_hat.cpu())
+            x = mask * seen + (1 - mask) * unknown
+            if u < resample - 1 and step > 0:
+                z = torch.randn(known.shape, generator=generator).to(device)
+                x = q_step(x, t, z, schedule)
+    return x, trajectory
+
+
+@torch.no_grad()
+def sdedit(
+    model: Model,
+    guide: torch.Tensor,
+    t_0: int,
+    schedule: Schedule,
+    generator: torch.Generator | None = None,
+    clip_x0: bool = False,
+    keep: tuple[int, ...] = (),
+    progress: bool = False,
+):
+    """SDEdit (Meng et al. 2022): noise a rough ``guide`` image (B, ...) to step t_0 and let the
+    reverse chain make it realistic:
+
+        x_{t_0} = sqrt(alpha_bar_{t_0}) guide + sqrt(1 - alpha_bar_{t_0}) eps,   then Algorithm 2
+        from t_0 down to 0 (``ddpm_sample`` with start (x_{t_0}, t_0)).
+
+    Small t_0 keeps the guide (faithful, unrealistic where it is); t_0 near T - 1 forgets it
+    (realistic, unfaithful). With a conditional ``model`` (``ddpm.conditioned``) the chain is
+    pulled towards its condition: guided editing. Returns x_0 (B, ...) and the kept steps."""
+    if not 0 <= t_0 < schedule.T:
+        raise CourseError(f"t_0 must lie in [0, {schedule.T - 1}], got {t_0}")
+    t = torch.full((guide.shape[0],), t_0, dtype=torch.long, device=guide.device)
+    eps = torch.randn(guide.shape, generator=generator).to(guide.device)
+    x_t = q_sample(guide, t, eps, schedule)
+    return ddpm_sample(
+        model,
+        guide.shape,
+        schedule,
+        generator,
+        guide.device,
+        clip_x0=clip_x0,
+        keep=keep,
+        progress=progress,
+        start=(x_t, t_0),
+    )
+
+
 # ---------------------------------------------------------------- classifier-free guidance
 def drop_labels(
     y: torch.Tensor, p_uncond: float, null_label: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Label dropout for classifier-free guidance (Ho & Salimans 2022, Algorithm 1): each label of
-    y (B,) is replaced by ``null_label`` (the "no label" token) with probability p_uncond."""
-    drop = torch.rand(y.shape, generator=generator).to(y.device) < p_uncond
+    y (B,) is replaced by ``null_label`` (the "no label" token) with probability p_uncond. For
+    captions, y (B, L) of word ids, a dropped row becomes all ``null_label`` (the empty caption)."""
+    drop = torch.rand(y.shape[0], generator=generator).to(y.device) < p_uncond
+    drop = drop.view(-1, *([1] * (y.ndim - 1)))
     return torch.where(drop, torch.full_like(y, null_label), y)
 
 
@@ -304,7 +439,8 @@ def guided_eps(
         eps_tilde = (1 + w) eps_theta(x_t, t, y) - w eps_theta(x_t, t, no label).
 
     Convention: w = 0 is the plain conditional model; larger w pushes samples towards
-    what distinguishes class y. x_t (B, ...), t (B,), y (B,) -> (B, ...).
+    what distinguishes class y. x_t (B, ...), t (B,), y (B,) -> (B, ...); for a caption model
+    y (B, L) word ids and null_label the padding id (the empty caption).
     """
     if w == 0:
         return model(x_t, t, y)

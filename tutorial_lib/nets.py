@@ -10,10 +10,12 @@ class that turns their outputs into q(z | x) and p(x | z), so the VAE reads in o
     PointGenerator, PointDiscriminator    G and D for 2-D points (notebook 01)
     ImageGenerator, ImageDiscriminator    DCGAN-style G and D for images (notebook 01)
     timestep_embedding, PointDenoiser, UNet   eps_theta(x_t, t[, y]) for points and images (notebook 04)
+    CaptionEncoder                  the caption model's text encoder (notebook 08)
     Classifier                      the course's digit classifier, for the metrics (notebook 05)
 
 The denoisers map (x_t, t) to a tensor shaped like x_t (the predicted noise), and take
-optional class labels y (B,) for conditional models, where label ``num_classes`` means "no label".
+optional class labels y (B,) for conditional models, where label ``num_classes`` means "no label",
+or a caption's word ids y (B, L) for a caption model, where all-padding means "no caption".
 """
 
 from __future__ import annotations
@@ -180,6 +182,28 @@ class SelfAttention(nn.Module):
         return x + self.out(h.transpose(1, 2).reshape(B, C, H, W))
 
 
+class CaptionEncoder(nn.Module):
+    """A tiny text encoder: word ids (B, L) -> one vector (B, dim) per caption.
+
+    Token embeddings, averaged over the words present (id 0 is padding and is skipped), then a
+    two-layer MLP: e = MLP(mean_{l: y_l != 0} E[y_l]). The empty caption (all padding) averages
+    to the zero vector, so MLP(0), a learned constant, is the "no caption" embedding of
+    classifier-free guidance. Real text-to-image models use a transformer here (CLIP, T5) and
+    keep one vector per token; averaging suffices for captions whose words each name one
+    attribute (``captions``).
+    """
+
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__()
+        self.tokens = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        present = (y != 0).unsqueeze(-1).float()  # (B, L, 1)
+        mean = (self.tokens(y) * present).sum(1) / present.sum(1).clamp(min=1)  # (B, dim)
+        return self.mlp(mean)
+
+
 def _between(kind: str, i: int) -> str:
     """The name of the UNet's down- or upsampling between levels i and i + 1: downsample,
     downsample2, ... (the first without a number, as in the shipped checkpoints)."""
@@ -195,7 +219,10 @@ class UNet(nn.Module):
     up, two in the middle, with ``SelfAttention`` between them if ``attention``. The default,
     mults (1, 2), is H x W and H/2 x W/2; (1, 2, 2) adds H/4 x W/4 (28, 14, 7 for MNIST). With
     num_classes > 0 a learned label embedding is added to the time embedding (index num_classes
-    is the "no label" token used for classifier-free guidance).
+    is the "no label" token used for classifier-free guidance). With vocab_size > 0 the condition
+    is a caption instead, word ids y (B, L) read by ``CaptionEncoder``, whose vector is added
+    the same way (so every residual block gets a caption-dependent shift of its channels, a
+    FiLM layer without the scale; Perez et al. 2018).
     """
 
     def __init__(
@@ -205,6 +232,7 @@ class UNet(nn.Module):
         num_classes: int = 0,
         mults: tuple[int, ...] = (1, 2),
         attention: bool = False,
+        vocab_size: int = 0,
     ):
         super().__init__()
         c, chans = image_shape[0], [width * m for m in mults]
@@ -214,6 +242,7 @@ class UNet(nn.Module):
             nn.Linear(width, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
         self.label_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes > 0 else None
+        self.caption_emb = CaptionEncoder(vocab_size, emb_dim) if vocab_size > 0 else None
         self.conv_in = nn.Conv2d(c, width, 3, padding=1)
         # level i (1-based) has down{i} and up{i}; between levels i and i + 1 sit downsample{i}
         # and upsample{i}, named downsample and upsample for i = 1 (the shipped checkpoints'
@@ -251,6 +280,9 @@ class UNet(nn.Module):
                     dtype=torch.long,
                 )
             emb = emb + self.label_emb(y)
+        if self.caption_emb is not None:  # no caption given: the empty one
+            y = torch.zeros((x.shape[0], 1), device=x.device, dtype=torch.long) if y is None else y
+            emb = emb + self.caption_emb(y)
         h = self.down1(self.conv_in(x), emb)  # (B, chans[0], H, W)
         skips = [h]
         for i in range(1, self.levels):
