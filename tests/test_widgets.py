@@ -215,3 +215,38 @@ def test_make_course_saves_each_animation_and_the_html_shows_it(forward, tmp_pat
         nb
     )  # no widget state saved: the animation stands in
     assert 'data-animation="forward_process"' in html
+
+
+def test_inpainting_explorer_shows_each_stored_step():
+    s = diffusion.Schedule(20)
+    known = torch.rand(3, 1, 8, 8) * 2 - 1
+    mask = torch.zeros(3, 1, 8, 8)
+    mask[:, :, :4] = 1
+    model = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    _, trajectory = diffusion.inpaint(model, known, mask, s, 2, keep=(19, 10, 0))
+    explorer = widgets.Inpainting(known, mask, trajectory, n=2)
+    assert explorer.controls["t"].options == (19, 10, 0)
+    explorer.controls["t"].value = 10
+    assert explorer.shown["t"] == 10 and torch.equal(explorer.shown["x_t"], trajectory[10][0][:2])
+    assert torch.equal(explorer.holed[:, :, 4:], torch.zeros(2, 1, 4, 8))  # the hole is grey
+    assert len(explorer.animation_states()) == 3
+    with pytest.raises(ValueError, match="keep="):
+        widgets.Inpainting(known, mask, {})
+
+
+def test_sdedit_explorer_edits_from_each_t0_with_the_same_noise():
+    cfg = ddpm.DDPMConfig(T=50)
+    model = lambda x, t: torch.zeros_like(x)  # noqa: E731  the chain then only rescales x
+    guides = torch.rand(4, 1, 8, 8) * 2 - 1
+    explorer = widgets.SDEdit.from_model(model, cfg, guides, [0.2, 1.0], steps=10)
+    assert sorted(explorer.edited) == [0.2, 1.0] and explorer.edited[0.2].shape == guides.shape
+    low = diffusion.Schedule(50).respaced(10)[0].alpha_bar[1]  # t_0 = 0.2 of 10 steps: step 1
+    expected = low.sqrt() * guides + (1 - low).sqrt() * torch.randn(
+        guides.shape, generator=torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(explorer.noised[0.2], expected.float())  # the guide noised to t_0
+    explorer.controls["t_0"].value = 1.0
+    assert torch.equal(explorer.shown["edited"], explorer.edited[1.0])
+    assert (explorer.edited[0.2] - guides).abs().mean() < (
+        explorer.edited[1.0] - guides
+    ).abs().mean()

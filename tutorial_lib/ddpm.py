@@ -4,7 +4,8 @@ the DDPM or DDIM sampler, bounded with the variational bound of Eq. (5).
 The maths that takes the network as an argument (the schedule, q(x_t | x_0), the posterior, the
 simple loss, the samplers, classifier-free guidance) is in ``diffusion``; the UNet is in ``nets``.
 This module is a family of ``families``: ``Config``, ``build``, ``train``, ``sample``,
-``from_checkpoint`` and ``likelihood_bounds``.
+``from_checkpoint`` and ``likelihood_bounds``; ``inpaint`` and ``edit`` apply a trained DDPM
+to given images (notebook 08).
 
 Introduced in notebook 04 (unconditional) and notebook 05 (conditional, with guidance).
 """
@@ -27,8 +28,11 @@ from .diffusion import (
     predict_x0,
     q_posterior,
     q_sample,
+    respaced_model,
+    sdedit,
     simple_loss,
 )
+from .diffusion import inpaint as diffusion_inpaint
 from .families import Run
 from .likelihoods import discretized_gaussian_log_likelihood
 from .utils import CourseError, check_positive
@@ -337,6 +341,79 @@ def sample(
             progress=progress,
         )
     return x.clamp(-1, 1)
+
+
+def inpaint(
+    model: Model,
+    cfg: DDPMConfig,
+    known: torch.Tensor,
+    mask: torch.Tensor,
+    steps: int = 50,
+    resample: int = 1,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    keep: tuple[int, ...] = (),
+    progress: bool = False,
+):
+    """Fill in images (B, C, H, W) in [-1, 1] where ``mask`` is 0 with a trained (unconditional)
+    DDPM: ``diffusion.inpaint`` (RePaint with ``resample`` rounds per step, 1: the replacement
+    method) on the schedule respaced to ``steps`` steps, predicted x_0 clipped as in ``sample``.
+    Returns (images (B, C, H, W), {respaced step: (x_t, x0_hat)} at the kept steps)."""
+    if known.shape[1:] != cfg.image_shape:
+        raise CourseError(
+            f"this DDPM fills images of shape {cfg.image_shape}, got {tuple(known.shape[1:])}"
+        )
+    schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
+    net = respaced_model(in_slices(model, cfg.image_shape), taus)
+    x, trajectory = diffusion_inpaint(
+        net,
+        known.to(device),
+        mask.to(device),
+        schedule,
+        resample,
+        generator,
+        clip_x0=True,
+        keep=keep,
+        progress=progress,
+    )
+    return x.clamp(-1, 1), trajectory
+
+
+def edit(
+    model: Model,
+    cfg: DDPMConfig,
+    guide: torch.Tensor,
+    t_0: float,
+    steps: int = 50,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    labels: torch.Tensor | None = None,
+    prompt: str | list[str] | None = None,
+    guidance: float | None = None,
+    keep: tuple[int, ...] = (),
+    progress: bool = False,
+):
+    """SDEdit with a trained DDPM: ``diffusion.sdedit`` of guides (B, C, H, W) from the fraction
+    t_0 in (0, 1] of the way to pure noise, on the schedule respaced to ``steps`` steps; with
+    labels or a prompt (a conditional or caption model, ``conditioned``) it denoises towards
+    them under guidance: guided editing. Returns (images (B, C, H, W), kept steps)."""
+    if not 0 < t_0 <= 1:
+        raise CourseError(f"t_0 is a fraction of the way to noise, in (0, 1]; got {t_0}")
+    schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
+    net = conditioned(
+        in_slices(model, cfg.image_shape), cfg, len(guide), labels, prompt, guidance, device
+    )
+    x, trajectory = sdedit(
+        respaced_model(net, taus),
+        guide.to(device),
+        max(round(t_0 * steps) - 1, 0),
+        schedule,
+        generator,
+        clip_x0=True,
+        keep=keep,
+        progress=progress,
+    )
+    return x.clamp(-1, 1), trajectory
 
 
 def from_checkpoint(checkpoint: dict) -> tuple[torch.nn.Module, DDPMConfig]:

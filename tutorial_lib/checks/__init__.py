@@ -14,9 +14,10 @@ The instructor's hidden tests call the same check with cases of their own (``hid
 
 The shared machinery is in ``checks.core``; the checks of notebook 00 are in ``checks.setup``,
 of 01 in ``checks.gan``, of 02 in ``checks.vae``, of 03 and 04 in ``checks.ddpm``, of 05 in
-``checks.guidance`` and of 06 in ``checks.metrics``.
+``checks.guidance``, of 06 in ``checks.metrics`` and of 08 in ``checks.applications``.
 """
 
+from .applications import repaint_step, sdedit, tokenize
 from .core import ExerciseError
 from .ddpm import (
     algorithm1_step,
@@ -55,6 +56,9 @@ __all__ = [
     "predict_x0",
     "q_posterior_mean",
     "q_sample",
+    "repaint_step",
     "reparameterize",
+    "sdedit",
     "to_levels",
+    "tokenize",
 ]

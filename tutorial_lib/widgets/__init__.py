@@ -18,12 +18,15 @@ students) can read exactly what the picture shows.
     GANTraining     samples over D(x) (2-D) or a fixed-noise grid (images) per snapshot (notebook 01)
     LatentExplorer  the image decoded from a 2-D code z picked with two sliders (notebook 02)
     Guidance        samples of one class from the same noise, per guidance scale w (notebook 05)
+    Inpainting      the holed input, x_t and the predicted x_0 along one inpainting run (notebook 08)
+    SDEdit          guides, guides noised to t_0 and their edits, per t_0 (notebook 08)
 
-One module per lesson (``diffusion``, ``gan``, ``latent``) over one shared ``core``.
+One module per lesson (``diffusion``, ``gan``, ``latent``, ``editing``) over one shared ``core``.
 """
 
 from .core import DPI, Explorer
 from .diffusion import ForwardProcess, Guidance, ReverseChain
+from .editing import Inpainting, SDEdit
 from .gan import GANTraining
 from .latent import LatentExplorer
 
@@ -33,6 +36,8 @@ __all__ = [
     "ForwardProcess",
     "GANTraining",
     "Guidance",
+    "Inpainting",
     "LatentExplorer",
     "ReverseChain",
+    "SDEdit",
 ]
