@@ -62,6 +62,8 @@ LONG = ["--steps", "12000", "--batch-size", "128"]
 # the narrower UNets of notebooks 04 and 05: a quarter of the cost per network call, so that
 # their 1000-step chains and guidance sweeps run in seconds on a laptop
 SMALL = ["--width", "16", "--steps", "8000"]
+# notebook 08's caption model, trained on the CPU of a laptop-class machine (2 cores, about 30 min)
+CAPTIONS = ["--condition", "captions", "--steps", "6000"]
 # the 1000 samples of each generator that notebook 06 and the README's table measure, drawn once
 # with `sample` (1000 images of the full 1000-step chain take about 20 minutes on 2 CPU cores)
 SAMPLES = {  # file name in checkpoints/samples/: (run, sample arguments)
@@ -88,6 +90,7 @@ RUNS = {  # name: (train arguments, sample arguments)
         ["train", "ddpm", "--conditional", *SMALL],
         [*FINGERPRINT, "--labels", "0-9"],
     ),
+    "ddpm-captions": (["train", "ddpm", *CAPTIONS], [*FINGERPRINT, "--labels", "0-9"]),
 }
 
 

@@ -23,7 +23,7 @@ def test_manifest_lists_every_family():
     kinds = {load_checkpoint(ROOT / e["file"])["kind"] for e in MANIFEST["checkpoints"].values()}
     assert kinds == set(families.names())  # every family ships a trained checkpoint
     total = sum(e["bytes"] for e in MANIFEST["checkpoints"].values())
-    assert total < 16e6  # every clone downloads them
+    assert total < 18e6  # every clone downloads them (17.3 MB with the caption model)
     assert set(MANIFEST["samples"]) == set(make_checkpoints.SAMPLES)
 
 

@@ -357,8 +357,11 @@ def inpaint(
 ):
     """Fill in images (B, C, H, W) in [-1, 1] where ``mask`` is 0 with a trained (unconditional)
     DDPM: ``diffusion.inpaint`` (RePaint with ``resample`` rounds per step, 1: the replacement
-    method) on the schedule respaced to ``steps`` steps, predicted x_0 clipped as in ``sample``.
-    Returns (images (B, C, H, W), {respaced step: (x_t, x0_hat)} at the kept steps)."""
+    method) on the schedule respaced to ``steps`` steps, predicted x_0 clipped as in ``sample``,
+    sigma^2 = beta_tilde (with few steps sigma^2 = beta leaves the noise of the second-last
+    step, sqrt(beta'_1) = 0.12 for 30 steps, in the image: the last step, at a noise level of
+    1 - alpha_bar_0 = 1e-4, cannot remove it; Nichol & Dhariwal 2021 prefer beta_tilde with
+    few steps for the same reason). Returns (images (B, C, H, W), {respaced step: (x_t, x0_hat)} at the kept steps)."""
     if known.shape[1:] != cfg.image_shape:
         raise CourseError(
             f"this DDPM fills images of shape {cfg.image_shape}, got {tuple(known.shape[1:])}"
@@ -375,6 +378,7 @@ def inpaint(
         clip_x0=True,
         keep=keep,
         progress=progress,
+        variance="beta_tilde",
     )
     return x.clamp(-1, 1), trajectory
 
@@ -396,7 +400,8 @@ def edit(
     """SDEdit with a trained DDPM: ``diffusion.sdedit`` of guides (B, C, H, W) from the fraction
     t_0 in (0, 1] of the way to pure noise, on the schedule respaced to ``steps`` steps; with
     labels or a prompt (a conditional or caption model, ``conditioned``) it denoises towards
-    them under guidance: guided editing. Returns (images (B, C, H, W), kept steps)."""
+    them under guidance: guided editing. sigma^2 = beta_tilde, as in ``inpaint``. Returns
+    (images (B, C, H, W), kept steps)."""
     if not 0 < t_0 <= 1:
         raise CourseError(f"t_0 is a fraction of the way to noise, in (0, 1]; got {t_0}")
     schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
@@ -412,6 +417,7 @@ def edit(
         clip_x0=True,
         keep=keep,
         progress=progress,
+        variance="beta_tilde",
     )
     return x.clamp(-1, 1), trajectory
 

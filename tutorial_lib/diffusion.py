@@ -321,13 +321,14 @@ def inpaint(
     clip_x0: bool = False,
     keep: tuple[int, ...] = (),
     progress: bool = False,
+    variance: str = "beta",
 ):
     """Fill in the pixels of ``known`` where ``mask`` is 0 with the unconditional model: RePaint
     (Lugmayr et al. 2022, Algorithm 1). x_{T-1} ~ N(0, I); for t = T-1, ..., 0, U = ``resample``
     times:
 
         x_{t-1}^known   ~ q(x_{t-1} | x_0 = known)           (known itself at t = 0)
-        x_{t-1}^unknown = the DDPM step from x_t              (``ddpm_step``, sigma^2 = beta)
+        x_{t-1}^unknown = the DDPM step from x_t              (``ddpm_step``, sigma^2 = ``variance``)
         x_{t-1}         = m * x_{t-1}^known + (1 - m) * x_{t-1}^unknown
         and, but for the last of the U rounds and at t = 0, back one step:
         x_t             ~ q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I)   (``q_step``)
@@ -359,7 +360,7 @@ def inpaint(
                     schedule.at((1 - schedule.alpha_bar).sqrt(), t, x)
                 )
             noise = torch.randn(known.shape, generator=generator).to(device) if step else None
-            unknown = ddpm_step(x, t, eps_hat, schedule, noise)
+            unknown = ddpm_step(x, t, eps_hat, schedule, noise, variance)
             if step > 0:
                 eps = torch.randn(known.shape, generator=generator).to(device)
                 seen = q_sample(known, t - 1, eps, schedule)
@@ -384,6 +385,7 @@ def sdedit(
     clip_x0: bool = False,
     keep: tuple[int, ...] = (),
     progress: bool = False,
+    variance: str = "beta",
 ):
     """SDEdit (Meng et al. 2022): noise a rough ``guide`` image (B, ...) to step t_0 and let the
     reverse chain make it realistic:
@@ -393,7 +395,8 @@ def sdedit(
 
     Small t_0 keeps the guide (faithful, unrealistic where it is); t_0 near T - 1 forgets it
     (realistic, unfaithful). With a conditional ``model`` (``ddpm.conditioned``) the chain is
-    pulled towards its condition: guided editing. Returns x_0 (B, ...) and the kept steps."""
+    pulled towards its condition: guided editing. ``variance`` as in ``ddpm_sample``. Returns
+    x_0 (B, ...) and the kept steps."""
     if not 0 <= t_0 < schedule.T:
         raise CourseError(f"t_0 must lie in [0, {schedule.T - 1}], got {t_0}")
     t = torch.full((guide.shape[0],), t_0, dtype=torch.long, device=guide.device)
@@ -409,6 +412,7 @@ def sdedit(
         keep=keep,
         progress=progress,
         start=(x_t, t_0),
+        variance=variance,
     )
 
 

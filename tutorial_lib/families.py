@@ -9,7 +9,8 @@ A family is a module (``gan``, ``vae``, ``ddpm``, and the classifier in ``metric
     SUMMARY                   one line for ``train --help``, naming the notebook
     config_for(data, **options) -> Config
                               the Config for an ``data.ImageData`` set (its shape, grey levels, classes);
-                              a ``conditional`` keyword makes ``train NAME --conditional`` exist
+                              a ``conditional`` keyword makes ``train NAME --conditional`` exist,
+                              a ``condition`` keyword ``train NAME --condition KIND``
     build(cfg) -> nn.Module   the untrained model
     train(data, cfg, device, generator, progress) -> Run
     from_checkpoint(checkpoint) -> (model, cfg)
@@ -18,8 +19,9 @@ and, where the family has them:
 
     sample(model, cfg, n, generator, device, **options) -> (n, *image_shape) samples in [-1, 1]
                               ``python -m tutorial_lib sample`` passes the keywords among labels,
-                              sampler, steps, guidance and progress that this function takes, and
-                              refuses --labels, --sampler, --steps, --guidance where it takes none
+                              sampler, steps, guidance, prompt and progress that this function
+                              takes, and refuses --labels, --sampler, --steps, --guidance,
+                              --prompt where it takes none
     likelihood_bounds(model, cfg, images, levels, generator, device, progress) -> {name: nats}
                               bounds on -log p(x) of held-out images, averaged (``evaluate --model``)
     PREVIEW                   keyword options of ``sample`` for the grid ``train`` saves (the DDPM's:

@@ -30,7 +30,7 @@ class Inpainting(Explorer):
         self.title, self.n = title, len(known)
         super().__init__(
             {"t": _stepper(sorted(self.trajectory, reverse=True), "step")},
-            figsize=(9, 1.3 + 3.6 / self.n * 2),
+            figsize=(9, 0.8 + 3 * 9 / self.n),
         )
 
     def setup(self):
@@ -65,19 +65,21 @@ class SDEdit(Explorer):
     images (bottom), for each t_0 of a slider.
 
     guides (B, C, H, W); noised and edited {t_0: (B, C, H, W)}, precomputed (``from_model``
-    draws them with ``ddpm.edit``). The same noise is used at every t_0.
+    draws them with ``ddpm.edit``). The same noise is used at every t_0. Shows the first ``n``.
     """
 
     name = "sdedit"
 
-    def __init__(self, guides: torch.Tensor, noised: dict, edited: dict):
+    def __init__(self, guides: torch.Tensor, noised: dict, edited: dict, n: int = 10):
         if sorted(noised) != sorted(edited) or not edited:
             raise ValueError("noised and edited need the same t_0 values, at least one")
         self.guides = guides.cpu()
         self.noised = {k: v.cpu() for k, v in noised.items()}
         self.edited = {k: v.cpu() for k, v in edited.items()}
-        self.n = len(guides)
-        super().__init__({"t_0": _stepper(sorted(edited), "t_0")}, figsize=(9, 1.3 + 7.2 / self.n))
+        self.n = min(n, len(guides))
+        super().__init__(
+            {"t_0": _stepper(sorted(edited), "t_0")}, figsize=(9, 0.8 + 3 * 9 / self.n)
+        )
 
     @classmethod
     def from_model(
@@ -114,15 +116,17 @@ class SDEdit(Explorer):
         first = next(iter(self.edited.values()))
         self.artists = [
             ax.imshow(_grid(f, nrow=self.n), interpolation="nearest")
-            for ax, f in zip(axes, [self.guides, first, first], strict=True)
+            for ax, f in zip(
+                axes, [self.guides[: self.n], first[: self.n], first[: self.n]], strict=True
+            )
         ]
         self.titles = [ax.set_title("", fontsize=9) for ax in axes]
         for ax in axes:
             ax.set_axis_off()
 
     def draw(self, t_0: float):
-        self.artists[1].set_data(_grid(self.noised[t_0].clamp(-1, 1), nrow=self.n))
-        self.artists[2].set_data(_grid(self.edited[t_0], nrow=self.n))
+        self.artists[1].set_data(_grid(self.noised[t_0][: self.n].clamp(-1, 1), nrow=self.n))
+        self.artists[2].set_data(_grid(self.edited[t_0][: self.n], nrow=self.n))
         self.titles[0].set_text("the guides")
         self.titles[1].set_text(f"noised to t_0 = {t_0:g} of the way to noise")
         self.titles[2].set_text("after the reverse chain from t_0")
