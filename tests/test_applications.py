@@ -43,8 +43,10 @@ def test_inpaint_and_edit_keep_pixels_and_check_their_input():
     mask = applications.mask("lower-half", 2, (1, 8, 8))
     out, _ = ddpm.inpaint(model, cfg, known, mask, steps=10, resample=2)
     assert torch.equal(out[mask == 1], known[mask == 1])
-    with pytest.raises(CourseError, match="fills images of shape"):
+    with pytest.raises(CourseError, match=r"works on images \(B, 1, 8, 8\), got \(2, 1, 28, 28\)"):
         ddpm.inpaint(model, cfg, torch.zeros(2, 1, 28, 28), mask, steps=10)
+    with pytest.raises(CourseError, match="works on images"):
+        ddpm.edit(model, cfg, torch.zeros(1, 8, 8), 0.5, steps=10)
     edited, _ = ddpm.edit(model, cfg, known, 0.1, steps=10)
     assert (edited - known).abs().mean() < 0.3
     with pytest.raises(CourseError, match="fraction of the way to noise"):

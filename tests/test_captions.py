@@ -151,6 +151,8 @@ def test_a_caption_model_trains_samples_and_refuses_bad_prompts(tmp_path, capsys
     assert "unknown word 'purple'" in err and "thick" in err and "Traceback" not in err
     assert main([*sample, "--n", "2", "--prompt", ""]) == 2
     assert "empty prompt" in capsys.readouterr().err
+    assert main([*sample, "--n", "2", "--prompt", "a three", "--labels", "3"]) == 2
+    assert "give --prompt or --labels, not both" in capsys.readouterr().err
     assert main([*train, "--condition", "words", "--steps", "1"]) == 2
     assert "unknown condition 'words'; choose one of labels, captions" in capsys.readouterr().err
     labelled = tmp_path / "lab"

@@ -173,21 +173,23 @@ def draw(kind: str, model, cfg, n: int, generator, device, labels=None, **option
             )
     options = {k: v for k, v in options.items() if v is not None}
     captioned = bool(getattr(cfg, "vocabulary", ()))
-    if captioned and "prompt" in options:
+    if "prompt" in options and labels is not None:
+        raise CourseError("give --prompt or --labels, not both: the prompt names the digit")
+    if captioned and "prompt" in options:  # the labels saved with the samples: the prompt's digit
         from .captions import parse
 
         prompts = options["prompt"]
         prompts = [prompts] * n if isinstance(prompts, str) else prompts
-        return family.sample(model.to(device), cfg, n, generator, device, **options), torch.tensor(
-            [parse(p)[0] for p in prompts]
-        )
-    if (getattr(cfg, "num_classes", 0) > 0 or captioned) and labels is None:
-        labels = torch.arange(n) % (cfg.num_classes or 10)
-    if labels is not None:
-        options["labels"] = labels
+        drawn_for = torch.tensor([parse(p)[0] for p in prompts])
+    else:
+        if (getattr(cfg, "num_classes", 0) > 0 or captioned) and labels is None:
+            labels = torch.arange(n) % (cfg.num_classes or 10)
+        if labels is not None:
+            options["labels"] = labels
+        drawn_for = labels
     if takes(family, "progress"):
         options["progress"] = True
-    return family.sample(model.to(device), cfg, n, generator, device, **options), labels
+    return family.sample(model.to(device), cfg, n, generator, device, **options), drawn_for
 
 
 def cmd_train(args) -> int:

@@ -343,6 +343,14 @@ def sample(
     return x.clamp(-1, 1)
 
 
+def _check_shape(images: torch.Tensor, cfg: DDPMConfig) -> None:
+    if images.ndim != 4 or tuple(images.shape[1:]) != cfg.image_shape:
+        raise CourseError(
+            f"this DDPM works on images (B, {', '.join(map(str, cfg.image_shape))}), got "
+            f"{tuple(images.shape)}"
+        )
+
+
 def inpaint(
     model: Model,
     cfg: DDPMConfig,
@@ -361,11 +369,9 @@ def inpaint(
     sigma^2 = beta_tilde (with few steps sigma^2 = beta leaves the noise of the second-last
     step, sqrt(beta'_1) = 0.12 for 30 steps, in the image: the last step, at a noise level of
     1 - alpha_bar_0 = 1e-4, cannot remove it; Nichol & Dhariwal 2021 prefer beta_tilde with
-    few steps for the same reason). Returns (images (B, C, H, W), {respaced step: (x_t, x0_hat)} at the kept steps)."""
-    if known.shape[1:] != cfg.image_shape:
-        raise CourseError(
-            f"this DDPM fills images of shape {cfg.image_shape}, got {tuple(known.shape[1:])}"
-        )
+    few steps for the same reason). Returns (images (B, C, H, W), {respaced step: (x_t,
+    x0_hat)} at the kept steps)."""
+    _check_shape(known, cfg)
     schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
     net = respaced_model(in_slices(model, cfg.image_shape), taus)
     x, trajectory = diffusion_inpaint(
@@ -404,6 +410,7 @@ def edit(
     (images (B, C, H, W), kept steps)."""
     if not 0 < t_0 <= 1:
         raise CourseError(f"t_0 is a fraction of the way to noise, in (0, 1]; got {t_0}")
+    _check_shape(guide, cfg)
     schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
     net = conditioned(
         in_slices(model, cfg.image_shape), cfg, len(guide), labels, prompt, guidance, device
