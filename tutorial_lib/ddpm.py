@@ -389,6 +389,14 @@ def inpaint(
     return x.clamp(-1, 1), trajectory
 
 
+def edit_start(t_0: float, steps: int) -> int:
+    """The step of a schedule respaced to ``steps`` steps at which ``edit`` starts: the fraction
+    t_0 in (0, 1] of the way to pure noise, round(t_0 * steps) - 1 (at least 0)."""
+    if not 0 < t_0 <= 1:
+        raise CourseError(f"t_0 is a fraction of the way to noise, in (0, 1]; got {t_0}")
+    return max(round(t_0 * steps) - 1, 0)
+
+
 def edit(
     model: Model,
     cfg: DDPMConfig,
@@ -408,8 +416,7 @@ def edit(
     labels or a prompt (a conditional or caption model, ``conditioned``) it denoises towards
     them under guidance: guided editing. sigma^2 = beta_tilde, as in ``inpaint``. Returns
     (images (B, C, H, W), kept steps)."""
-    if not 0 < t_0 <= 1:
-        raise CourseError(f"t_0 is a fraction of the way to noise, in (0, 1]; got {t_0}")
+    start = edit_start(t_0, steps)
     _check_shape(guide, cfg)
     schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
     net = conditioned(
@@ -418,7 +425,7 @@ def edit(
     x, trajectory = sdedit(
         respaced_model(net, taus),
         guide.to(device),
-        max(round(t_0 * steps) - 1, 0),
+        start,
         schedule,
         generator,
         clip_x0=True,

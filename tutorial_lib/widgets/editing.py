@@ -93,11 +93,11 @@ class SDEdit(Explorer):
         device="cpu",
     ) -> SDEdit:
         """Edit ``guides`` with a DDPM (``ddpm.edit``) from each t_0, the same noise for every t_0."""
-        from ..ddpm import edit
+        from ..ddpm import edit, edit_start
 
         noised, edited = {}, {}
         for t_0 in t_0s:
-            top = max(round(t_0 * steps) - 1, 0)
+            top = edit_start(t_0, steps)
             x, trajectory = edit(
                 model,
                 cfg,
