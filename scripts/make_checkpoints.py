@@ -64,6 +64,10 @@ LONG = ["--steps", "12000", "--batch-size", "128"]
 SMALL = ["--width", "16", "--steps", "8000"]
 # notebook 08's caption model, trained on the CPU of a laptop-class machine (2 cores, about 30 min)
 CAPTIONS = ["--condition", "captions", "--steps", "6000"]
+# notebook 07's models, at the CLI's defaults, on the CPU of a laptop-class machine (2 cores):
+# flow matching and a DDPM with the same UNet and recipe (4000 steps of 64, about 18 minutes
+# each), and a conditional flow model on the codes of the shipped VAE (about 2 minutes)
+FLOW_FINGERPRINT = ["--solver", "euler", "--steps", "10"]
 # the 1000 samples of each generator that notebook 06 and the README's table measure, drawn once
 # with `sample` (1000 images of the full 1000-step chain take about 20 minutes on 2 CPU cores)
 SAMPLES = {  # file name in checkpoints/samples/: (run, sample arguments)
@@ -91,6 +95,12 @@ RUNS = {  # name: (train arguments, sample arguments)
         [*FINGERPRINT, "--labels", "0-9"],
     ),
     "ddpm-captions": (["train", "ddpm", *CAPTIONS], [*FINGERPRINT, "--labels", "0-9"]),
+    "flow": (["train", "flow"], FLOW_FINGERPRINT),
+    "flow-latent": (
+        ["train", "flow", "--conditional", "--latent-of", "{folder}/vae"],
+        [*FLOW_FINGERPRINT, "--labels", "0-9"],
+    ),
+    "ddpm-default": (["train", "ddpm"], FINGERPRINT),
 }
 
 
@@ -145,6 +155,7 @@ def device_name(device: str) -> str:
 def train(name: str, device: str, folder: Path, threads: int) -> dict:
     """Train one run with the CLI in its own process; its log goes to build/checkpoint-logs/."""
     train_args, sample_args = RUNS[name]
+    train_args = [a.format(folder=folder) for a in train_args]
     command = [*train_args, "--dataset", DATASET, "--seed", str(SEED), "--device", device]
     command += ["--out", str(folder / name)]
     logs = ROOT / "build" / "checkpoint-logs"

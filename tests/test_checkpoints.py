@@ -23,7 +23,9 @@ def test_manifest_lists_every_family():
     kinds = {load_checkpoint(ROOT / e["file"])["kind"] for e in MANIFEST["checkpoints"].values()}
     assert kinds == set(families.names())  # every family ships a trained checkpoint
     total = sum(e["bytes"] for e in MANIFEST["checkpoints"].values())
-    assert total < 18e6  # every clone downloads them (17.3 MB with the caption model)
+    # every clone downloads them: 17.3 MB with the caption model, 29 MB with notebook 07's three
+    # (the latent flow model carries its VAE)
+    assert total < 30e6
     assert set(MANIFEST["samples"]) == set(make_checkpoints.SAMPLES)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tutorial_lib import checks, diffusion, gan, metrics, vae
+from tutorial_lib import checks, diffusion, flow, gan, metrics, paths, vae
 from tutorial_lib.checks import ddpm as ddpm_checks
 from tutorial_lib.checks import gan as gan_checks
 from tutorial_lib.checks import setup as setup_checks
@@ -54,6 +54,24 @@ REFERENCES = {
     checks.class_entropy: metrics.class_entropy,
     checks.frechet_distance: metrics.frechet_distance,
     checks.precision_recall: metrics.precision_recall,
+    # notebook 07
+    checks.flow_matching_loss: lambda m, x_0, t, eps: (
+        (
+            (
+                m(
+                    (1 - t.view(-1, *[1] * (x_0.ndim - 1))) * x_0
+                    + t.view(-1, *[1] * (x_0.ndim - 1)) * eps,
+                    t,
+                )
+                - (eps - x_0)
+            )
+            ** 2  # fmt: skip
+        ).mean()
+    ),
+    checks.sample_ode: lambda v, x, steps, solver: flow.solve(v, x, flow.times(steps), solver)[0],
+    checks.velocity_from_eps: lambda x_t, eps, t: (
+        (eps - x_t) / (1 - t.view(-1, *[1] * (x_t.ndim - 1)))
+    ),
 }
 
 
@@ -68,6 +86,25 @@ def test_a_right_answer_passes_and_a_missing_one_is_explained(check, capsys):
 
 def ab(s, t, like):
     return s.alpha_bar[t].float().view(-1, *([1] * (like.ndim - 1)))
+
+
+def _forward_solver(v, x, steps, solver):
+    """A student's Euler loop whose step h = 1 / steps is positive: t runs from 1 down, x forwards."""
+    for i in range(steps):
+        x = x + v(x, torch.full((x.shape[0],), 1 - i / steps)) / steps
+    return x
+
+
+def _heun_same_time(v, x, steps, solver):
+    grid = flow.times(steps)
+    for i in range(steps):
+        t = torch.full((x.shape[0],), grid[i].item())
+        h = (grid[i + 1] - grid[i]).item()
+        if solver == "euler":
+            x = x + h * v(x, t)
+        else:
+            x = x + h / 2 * (v(x, t) + v(x + h * v(x, t), t))
+    return x
 
 
 WRONG = [  # (check, a student's wrong answer, words the feedback must contain)
@@ -231,6 +268,23 @@ WRONG += [  # the exercises added with partial credit: one typical mistake each
     ),
     (checks.frechet_distance, _elementwise_fd, "matrix square root"),
     (checks.precision_recall, _self_neighbour_pr, "kthvalue(k + 1)"),
+    (
+        checks.flow_matching_loss,
+        lambda m, x_0, t, eps: ((m(flow.interpolate(x_0, eps, t), t) - (x_0 - eps)) ** 2).mean(),
+        "the wrong way",
+    ),
+    (
+        checks.flow_matching_loss,
+        lambda m, x_0, t, eps: ((m(flow.interpolate(x_0, eps, t), t) - eps) ** 2).mean(),
+        "regresses on the velocity",
+    ),
+    (checks.sample_ode, _forward_solver, "forwards in time"),
+    (checks.sample_ode, _heun_same_time, "at the old time t"),
+    (
+        checks.velocity_from_eps,
+        lambda x_t, eps, t: paths.x0_from_eps(x_t, eps, paths.flow_point(t, x_t)) - eps,
+        "sign is flipped",
+    ),
 ]
 
 

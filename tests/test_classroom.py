@@ -151,13 +151,22 @@ def errors(notebook_path: Path) -> dict[str, str]:
     return out
 
 
+EXECUTED_BLANK = "00_setup_and_data"  # the quickest notebook: an unanswered edition, executed
+
+
 def test_autograding(course):
+    """End to end: the instructor edition gets full marks (graded from its stored outputs), an
+    unanswered 00 is executed and gets zero, and a wrong 03 is executed and gets the points its
+    answers earn, with feedback that names the mistakes. That every other unanswered notebook
+    also runs to its end is test_an_unanswered_edition_fails_only_in_its_graded_cells's, which
+    reads them instead of running them all again after nbval (minutes of CPU)."""
     subs, stored = course / "submissions", course / "instructor"
+    (stored / "instructor").mkdir(parents=True, exist_ok=True)
     for path in WITH_EXERCISES:
-        (stored / "instructor").mkdir(parents=True, exist_ok=True)
-        (subs / "blank").mkdir(parents=True, exist_ok=True)
         shutil.copy(path, stored / "instructor" / path.name)
-        shutil.copy(course / "student" / path.name, subs / "blank" / path.name)
+    (subs / "blank").mkdir(parents=True)
+    blank = f"{EXECUTED_BLANK}.ipynb"
+    shutil.copy(course / "student" / blank, subs / "blank" / blank)
     wrong = nbformat.read(course / "student" / "03_ddpm_forward.ipynb", 4)
     for cell in wrong.cells:
         for start, answer in WRONG_03.items():
@@ -183,7 +192,8 @@ def test_autograding(course):
     assert len(by["instructor"]) == exercises and all(
         p == m > 0 for p, m in by["instructor"].values()
     )
-    assert len(by["blank"]) == exercises and all(p == 0 for p, _ in by["blank"].values())
+    blank_exercises = sum(graded(c) for c in nbformat.read(ROOT / "notebooks" / blank, 4).cells)
+    assert len(by["blank"]) == blank_exercises and all(p == 0 for p, _ in by["blank"].values())
     # two wrong answers get nothing, and one right but for an edge case gets partial credit:
     # the unclipped cosine schedule misses the last beta in each of its 3 cases, 3 of 6 checks
     assert by["wrong"] == {"ex3_1": (0, 2), "ex3_2": (1.5, 3), "ex3_3": (0, 2)}
@@ -191,18 +201,15 @@ def test_autograding(course):
     autograded = course / "nbgrader" / "autograded"
     for path in WITH_EXERCISES:
         assert errors(autograded / "instructor" / path.stem / path.name) == {}
-        # an unanswered edition still runs: only the graded test cells fail
-        failed = errors(autograded / "blank" / path.stem / path.name)
-        n_graded = sum(graded(c) for c in nbformat.read(path, 4).cells)
-        assert len(failed) == n_graded and all("not answered yet" in e for e in failed.values()), (
-            failed
-        )
-    feedback = " ".join(
-        errors(autograded / "wrong" / "03_ddpm_forward" / "03_ddpm_forward.ipynb").values()
-    )
-    assert (
-        "standard deviations" in feedback and "coefficients of x_0 and x_t are swapped" in feedback
-    )
+    # an unanswered edition runs to its end: only the graded test cells fail
+    failed = errors(autograded / "blank" / EXECUTED_BLANK / blank)
+    assert len(failed) == blank_exercises and all(
+        "not answered yet" in e for e in failed.values()
+    ), failed
+    feedback = errors(autograded / "wrong" / "03_ddpm_forward" / "03_ddpm_forward.ipynb")
+    assert len(feedback) == 2, feedback  # the two answers that earn nothing; the rest ran
+    said = " ".join(feedback.values())
+    assert "standard deviations" in said and "coefficients of x_0 and x_t are swapped" in said
     wrong_03 = nbformat.read(autograded / "wrong" / "03_ddpm_forward" / "03_ddpm_forward.ipynb", 4)
     said = " ".join(
         o.text for c in wrong_03.cells if graded(c) for o in c.outputs if o.output_type == "stream"
@@ -210,6 +217,58 @@ def test_autograding(course):
     assert (
         "1.5 of 3 points" in said and "not clipped" in said
     )  # partial credit says what is missing
+
+
+def answer_names(source: str) -> set[str]:
+    """The names an answer cell gives the cells after it: its functions and classes (which the
+    student edition keeps, raising when called) and what its solution region binds at the top
+    level (which the student edition removes)."""
+    tree = ast.parse(source)
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    for match in MARKED.finditer(source):
+        region = match.group(2)
+        if match.group(1) == "SOLUTION" and region.strip() and not region[:1].isspace():
+            for node in ast.walk(ast.parse(region)):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+    return names
+
+
+def unanswered_uses(notebook: nbformat.NotebookNode) -> list[str]:
+    """Where an unanswered edition would fail outside its graded cells: a name that an answer
+    cell gives (``answer_names``) read by a cell that is neither an answer nor a graded one."""
+    given, others = set(), []
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade"):
+            continue
+        if meta.get("solution"):
+            given |= answer_names(cell.source)
+        else:
+            others.append(cell)
+    return [
+        f"{node.id} in {cell.source[:60]!r}"
+        for cell in others
+        for node in ast.walk(ast.parse(cell.source))
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in given
+    ]
+
+
+def test_an_unanswered_edition_fails_only_in_its_graded_cells(course):
+    """No cell but a graded one reads what an exercise's answer defines, in every notebook, so an
+    unanswered edition runs to its end with only its graded cells failing; the answer cells of
+    the student edition define their names and raise only when called."""
+    for path in WITH_EXERCISES:
+        instructor = nbformat.read(path, 4)
+        assert unanswered_uses(instructor) == [], path.name
+        student = nbformat.read(course / "student" / path.name, 4)
+        for cell in student.cells:
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                body = ast.parse(cell.source).body
+                assert all(
+                    isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom)
+                    for n in body
+                ), f"{path.name}: an answer cell that computes at import time"
 
 
 def test_instructor_outputs_are_checked_by_nbval():

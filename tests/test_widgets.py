@@ -250,3 +250,36 @@ def test_sdedit_explorer_edits_from_each_t0_with_the_same_noise():
     assert (explorer.edited[0.2] - guides).abs().mean() < (
         explorer.edited[1.0] - guides
     ).abs().mean()
+
+
+def test_trajectories_explorer_starts_both_samplers_from_the_same_noise():
+    from tutorial_lib import flow
+
+    flow_cfg, ddpm_cfg = flow.FlowConfig(width=8), ddpm.DDPMConfig(width=8, T=50)
+    torch.manual_seed(0)
+    flow_model, ddpm_model = flow.build(flow_cfg).eval(), ddpm.build(ddpm_cfg).eval()
+    explorer = widgets.Trajectories.from_models(
+        flow_model, flow_cfg, ddpm_model, ddpm_cfg, n=3, steps=5, seed=7
+    )
+    noise = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(7))
+    flow_end = flow.sample(flow_model, flow_cfg, 3, torch.Generator().manual_seed(7), steps=5)
+    ddim_end = ddpm.sample(
+        ddpm_model, ddpm_cfg, 3, torch.Generator().manual_seed(7), sampler="ddim", steps=5
+    )
+    first = explorer.shown
+    assert first["step"] == 0
+    for name in ("flow matching, Euler", "DDPM, DDIM"):
+        torch.testing.assert_close(first[name]["x_t"], noise)  # one starting point for both
+    assert first["flow matching, Euler"]["t"] == 1.0
+    explorer.controls["step"].value = 5
+    last = explorer.shown
+    assert last["flow matching, Euler"]["t"] == last["DDPM, DDIM"]["t"] == 0.0
+    torch.testing.assert_close(last["flow matching, Euler"]["x_t"].clamp(-1, 1), flow_end)
+    torch.testing.assert_close(last["DDPM, DDIM"]["x_t"].clamp(-1, 1), ddim_end)
+    # Euler's predicted end at step k, x_t - t v, is where one more step of size t would land
+    ts, states, predicted = explorer.paths["flow matching, Euler"]
+    with torch.no_grad():
+        v = flow_model(states[2], torch.full((3,), ts[2].item()))
+    torch.testing.assert_close(predicted[2], states[2] - ts[2] * v, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="same number of steps"):
+        widgets.Trajectories({"a": (ts, states, predicted), "b": (ts[:2], states[:2], states[:2])})

@@ -125,6 +125,14 @@ def add_family(families, common, name: str):
             help="labels (as --conditional) or captions: on captions such as 'a thick, slanted "
             "seven', built from the labels and measured thickness and slant (notebook 08)",
         )
+    if "latent_of" in inspect.signature(family.config_for).parameters:
+        p.add_argument(
+            "--latent-of",
+            default=None,
+            metavar="VAE_RUN",
+            help="learn the codes of this VAE run (train vae on the same data set) instead of "
+            "pixels, and sample by decoding them: latent diffusion (notebook 07)",
+        )
     p.set_defaults(func=cmd_train, options=list(family.OPTIONS))
     return p
 
@@ -150,7 +158,7 @@ def draw(kind: str, model, cfg, n: int, generator, device, labels=None, **option
     """n samples (n, C, H, W) in [-1, 1] from a model of any family (its kind), and the labels (n,) they were
     drawn for: every class in turn by default for a conditional model, else None.
 
-    options (sampler, steps, guidance, prompt) must be keywords of the family's ``sample``. A
+    options (sampler, solver, steps, guidance, prompt) must be keywords of the family's ``sample``. A
     caption model draws each digit in turn ("a zero", "a one", ...) unless given a prompt, and
     the labels returned are then the prompt's digit."""
     import inspect
@@ -207,6 +215,8 @@ def cmd_train(args) -> int:
         options["conditional"] = True
     if getattr(args, "condition", None) is not None:
         options["condition"] = args.condition
+    if getattr(args, "latent_of", None) is not None:
+        options["latent_of"] = args.latent_of
     cfg = family.config_for(data, **options)  # bad options fail now, before any training
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # and so does an unusable --out
@@ -273,6 +283,7 @@ def cmd_sample(args) -> int:
         get_device(args.device),
         labels,
         sampler=args.sampler,
+        solver=args.solver,
         steps=args.steps,
         guidance=args.guidance,
         prompt=args.prompt,
@@ -424,7 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--sampler", default=None, help="diffusion models: ddpm (default, all T steps) or ddim"
     )
     p.add_argument(
-        "--steps", type=int, default=None, help="diffusion models: DDIM steps (default 50)"
+        "--solver", default=None, help="flow models: euler (default) or heun, the ODE solver"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="diffusion models: DDIM steps (default 50); flow models: solver steps (default 20; "
+        "heun calls the network twice a step)",
     )
     p.add_argument(
         "--labels",

@@ -1,6 +1,7 @@
 """The registry of model families: one name, one module, one interface.
 
-A family is a module (``gan``, ``vae``, ``ddpm``, and the classifier in ``metrics``) that exposes:
+A family is a module (``gan``, ``vae``, ``ddpm``, ``flow``, and the classifier in ``metrics``)
+that exposes:
 
     Config                    a dataclass: everything needed to rebuild the model and repeat its
                               training; a conditional model has ``num_classes`` > 0 (0: unconditional)
@@ -19,11 +20,13 @@ and, where the family has them:
 
     sample(model, cfg, n, generator, device, **options) -> (n, *image_shape) samples in [-1, 1]
                               ``python -m tutorial_lib sample`` passes the keywords among labels,
-                              sampler, steps, guidance, prompt and progress that this function
-                              takes, and refuses --labels, --sampler, --steps, --guidance,
-                              --prompt where it takes none
+                              sampler, solver, steps, guidance, prompt and progress that this
+                              function takes, and refuses --labels, --sampler, --solver,
+                              --steps, --guidance, --prompt where it takes none
     likelihood_bounds(model, cfg, images, levels, generator, device, progress) -> {name: nats}
                               bounds on -log p(x) of held-out images, averaged (``evaluate --model``)
+    NO_LIKELIHOOD             without likelihood_bounds: why, for ``evaluate --model``'s error
+                              (default "a NAME model defines no likelihood")
     PREVIEW                   keyword options of ``sample`` for the grid ``train`` saves (the DDPM's:
                               DDIM, 50 steps)
     report(model, cfg, held_out, device) -> {name: value}
@@ -49,6 +52,7 @@ FAMILIES: dict[str, str | ModuleType] = {  # the checkpoint's "kind" -> its modu
     "gan": "tutorial_lib.gan",
     "vae": "tutorial_lib.vae",
     "ddpm": "tutorial_lib.ddpm",
+    "flow": "tutorial_lib.flow",
     "classifier": "tutorial_lib.metrics",
 }
 

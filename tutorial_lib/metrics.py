@@ -237,9 +237,9 @@ def likelihood_family(kind: str):
 
     family = families.get(kind)
     if not hasattr(family, "likelihood_bounds"):
+        why = getattr(family, "NO_LIKELIHOOD", f"a {kind} model defines no likelihood")
         raise CourseError(
-            f"a {kind} model defines no likelihood; bounds exist for "
-            f"{' and '.join(families.with_likelihood())} checkpoints"
+            f"{why}; bounds exist for {' and '.join(families.with_likelihood())} checkpoints"
         )
     return family
 

@@ -2,7 +2,8 @@
 
 The rule: a network is an architecture and nothing else. What makes it a model (the GAN's
 losses, the VAE's distributions over a network's outputs, the diffusion schedule, training and
-sampling) lives in the family module that uses it (``gan``, ``vae``, ``ddpm``, ``metrics``).
+sampling) lives in the family module that uses it (``gan``, ``vae``, ``ddpm``, ``flow``,
+``metrics``).
 The one exception is ``vae.VAE``: its encoder and decoder are two small MLPs inside the
 class that turns their outputs into q(z | x) and p(x | z), so the VAE reads in one place.
 
@@ -13,7 +14,8 @@ class that turns their outputs into q(z | x) and p(x | z), so the VAE reads in o
     CaptionEncoder                  the caption model's text encoder (notebook 08)
     Classifier                      the course's digit classifier, for the metrics (notebook 05)
 
-The denoisers map (x_t, t) to a tensor shaped like x_t (the predicted noise), and take
+The denoisers map (x_t, t) to a tensor shaped like x_t (the predicted noise; for the flow
+models of notebook 07, which use the same networks, the velocity), and take
 optional class labels y (B,) for conditional models, where label ``num_classes`` means "no label",
 or a caption's word ids y (B, L) for a caption model, where all-padding means "no caption".
 """
@@ -126,23 +128,32 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 
 
 class PointDenoiser(nn.Module):
-    """eps_theta(x_t, t) for 2-D points: an MLP on [x_t, embedding(t)]. x_t (B, 2), t (B,) -> (B, 2)."""
+    """eps_theta(x_t, t[, y]) for points: an MLP on [x_t, embedding(t)] (plus a learned label
+    embedding with num_classes > 0, index num_classes meaning "no label", as in ``UNet``).
+    x_t (B, dim), t (B,), y (B,) -> (B, dim). dim 2: the toy points of notebook 04; the flow
+    model of notebook 07 uses it for a VAE's codes, and for velocities as well as noise."""
 
-    def __init__(self, width: int = 128, t_dim: int = 32):
+    def __init__(self, width: int = 128, t_dim: int = 32, dim: int = 2, num_classes: int = 0):
         super().__init__()
         self.t_dim = t_dim
         self.net = nn.Sequential(
-            nn.Linear(2 + t_dim, width),
+            nn.Linear(dim + t_dim, width),
             nn.SiLU(),
             nn.Linear(width, width),
             nn.SiLU(),
             nn.Linear(width, width),
             nn.SiLU(),
-            nn.Linear(width, 2),
+            nn.Linear(width, dim),
         )
+        self.label_emb = nn.Embedding(num_classes + 1, t_dim) if num_classes > 0 else None
 
     def forward(self, x, t, y=None):
-        return self.net(torch.cat([x, timestep_embedding(t, self.t_dim)], dim=1))
+        emb = timestep_embedding(t, self.t_dim)
+        if self.label_emb is not None:
+            if y is None:
+                y = torch.full((x.shape[0],), self.label_emb.num_embeddings - 1, device=x.device)
+            emb = emb + self.label_emb(y)
+        return self.net(torch.cat([x, emb], dim=1))
 
 
 class ResBlock(nn.Module):

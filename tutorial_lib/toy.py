@@ -8,7 +8,8 @@ Two more models with exact answers serve as oracles: ``LinearGaussian`` (probabi
 whose log p(x), posterior and ELBO are closed forms that check the VAE's bound (notebook 02),
 and ``gaussian_denoiser`` and ``gaussian_mixture_denoiser``, the exact optimal noise predictors
 of a Gaussian and of a Gaussian mixture (such as the ring), which check the diffusion samplers
-without any training (notebooks 04 and 05).
+without any training (notebooks 04 and 05), and ``gaussian_velocity``, the exact velocity field
+of flow matching for a Gaussian, which checks the ODE solvers (notebook 07).
 
 Introduced in notebook 00.
 """
@@ -163,6 +164,30 @@ def gaussian_mixture_denoiser(
         r = torch.softmax(log_r, dim=1)
         eps = torch.stack([c(x_t, t).double().cpu() for c in components], dim=1)  # (B, K, d)
         return (r.unsqueeze(-1) * eps).sum(1).to(x_t.dtype).to(x_t.device)
+
+    return model
+
+
+def gaussian_velocity(mean: torch.Tensor, cov: torch.Tensor) -> Model:
+    """The exact optimal velocity of flow matching (``flow``) when the data are N(mean, cov):
+    on the path x_t = (1 - t) x_0 + t eps, x_t ~ N(m_t, C_t) with m_t = (1 - t) mean and
+    C_t = (1 - t)^2 cov + t^2 I, and
+
+        v*(x, t) = E[eps - x_0 | x_t = x] = -mean + (t I - (1 - t) cov) C_t^{-1} (x - m_t).
+
+    It minimises the flow-matching loss, and its ODE carries x_1 to x_0 = mean + cov^{1/2} x_1
+    (all C_t share cov's eigenvectors). x (B, d), t (B,) floats in [0, 1] -> (B, d).
+    """
+    d = mean.shape[0]
+    eye = torch.eye(d, dtype=torch.float64)
+
+    def model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = t.double().cpu().view(-1, 1, 1)  # (B, 1, 1)
+        c_t = (1 - t) ** 2 * cov.double() + t**2 * eye
+        gain = (t * eye - (1 - t) * cov.double()) @ torch.linalg.inv(c_t)  # (B, d, d)
+        centred = x.double().cpu() - (1 - t.view(-1, 1)) * mean.double()
+        out = -mean.double() + torch.einsum("bij,bj->bi", gain, centred)
+        return out.to(x.dtype).to(x.device)
 
     return model
 

@@ -14,7 +14,7 @@ The instructor's hidden tests call the same check with cases of their own (``hid
 
 The shared machinery is in ``checks.core``; the checks of notebook 00 are in ``checks.setup``,
 of 01 in ``checks.gan``, of 02 in ``checks.vae``, of 03 and 04 in ``checks.ddpm``, of 05 in
-``checks.guidance``, of 06 in ``checks.metrics`` and of 08 in ``checks.applications``.
+``checks.guidance``, of 06 in ``checks.metrics``, of 07 in ``checks.flow`` and of 08 in ``checks.applications``.
 """
 
 from .applications import repaint_step, sdedit, tokenize
@@ -28,6 +28,7 @@ from .ddpm import (
     q_posterior_mean,
     q_sample,
 )
+from .flow import flow_matching_loss, sample_ode, velocity_from_eps
 from .gan import d_loss, g_loss_non_saturating, gan_step
 from .guidance import combine_guidance, drop_labels, guided_sample
 from .metrics import class_entropy, frechet_distance, precision_recall
@@ -44,6 +45,7 @@ __all__ = [
     "d_loss",
     "ddpm_step",
     "drop_labels",
+    "flow_matching_loss",
     "frechet_distance",
     "g_loss_non_saturating",
     "gan_step",
@@ -58,7 +60,9 @@ __all__ = [
     "q_sample",
     "repaint_step",
     "reparameterize",
+    "sample_ode",
     "sdedit",
     "to_levels",
     "tokenize",
+    "velocity_from_eps",
 ]

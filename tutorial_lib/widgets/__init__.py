@@ -20,13 +20,16 @@ students) can read exactly what the picture shows.
     Guidance        samples of one class from the same noise, per guidance scale w (notebook 05)
     Inpainting      the holed input, x_t and the predicted x_0 along one inpainting run (notebook 08)
     SDEdit          guides, guides noised to t_0 and their edits, per t_0 (notebook 08)
+    Trajectories    flow-matching and DDIM trajectories from the same noise, per step (notebook 07)
 
-One module per lesson (``diffusion``, ``gan``, ``latent``, ``editing``) over one shared ``core``.
+One module per lesson (``diffusion``, ``gan``, ``latent``, ``flow``, ``editing``) over one
+shared ``core``.
 """
 
 from .core import DPI, Explorer
 from .diffusion import ForwardProcess, Guidance, ReverseChain
 from .editing import Inpainting, SDEdit
+from .flow import Trajectories
 from .gan import GANTraining
 from .latent import LatentExplorer
 
@@ -40,4 +43,5 @@ __all__ = [
     "LatentExplorer",
     "ReverseChain",
     "SDEdit",
+    "Trajectories",
 ]

@@ -19,6 +19,10 @@ from PIL import Image
 from ..plotting import image_grid
 
 DPI = 72
+FRAMES = 6  # frames of a GIF that walks a slider (more for the GAN and latent explorers)
+COLOURS = (
+    16  # its palette: grey digits and the titles need no more, and GIFs are stored in the notebooks
+)
 
 
 def _spread(values: Sequence, k: int) -> list:
@@ -93,7 +97,7 @@ class Explorer:
             self.draw(**state)
             self.fig.canvas.draw()
             rgb = np.asarray(self.fig.canvas.buffer_rgba())[..., :3]
-            frames.append(Image.fromarray(rgb).quantize(colors=32, dither=Image.Dither.NONE))
+            frames.append(Image.fromarray(rgb).quantize(colors=COLOURS, dither=Image.Dither.NONE))
         self.draw(**self.state())  # back to what the controls say
         buffer = io.BytesIO()
         frames[0].save(

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..diffusion import Schedule, q_sample
-from .core import Explorer, _grid, _spread, _stepper
+from .core import FRAMES, Explorer, _grid, _spread, _stepper
 
 
 class ForwardProcess(Explorer):
@@ -108,27 +108,7 @@ class ForwardProcess(Explorer):
 
     def animation_states(self):
         kind = self.controls["kind"].value
-        steps = [
-            0,
-            5,
-            10,
-            20,
-            35,
-            50,
-            75,
-            100,
-            150,
-            200,
-            250,
-            300,
-            400,
-            500,
-            600,
-            700,
-            800,
-            900,
-            self.T,
-        ]
+        steps = [0, 10, 25, 50, 100, 150, 200, 300, 400, 600, 800, self.T]
         return [{"t": t, "kind": kind} for t in steps if t <= self.T]
 
 
@@ -171,7 +151,7 @@ class ReverseChain(Explorer):
         self.shown = {"t": t, "x_t": x, "x0_hat": x0}
 
     def animation_states(self):
-        return [{"t": t} for t in _spread(self.controls["t"].options, 8)]
+        return [{"t": t} for t in _spread(self.controls["t"].options, FRAMES)]
 
 
 class Guidance(Explorer):

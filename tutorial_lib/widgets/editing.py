@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .core import Explorer, _grid, _spread, _stepper
+from .core import FRAMES, Explorer, _grid, _spread, _stepper
 
 
 class Inpainting(Explorer):
@@ -57,7 +57,7 @@ class Inpainting(Explorer):
         self.shown = {"t": t, "x_t": x, "x0_hat": x0}
 
     def animation_states(self):
-        return [{"t": t} for t in _spread(self.controls["t"].options, 8)]
+        return [{"t": t} for t in _spread(self.controls["t"].options, FRAMES)]
 
 
 class SDEdit(Explorer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import Explorer, _grid, _spread, _stepper
+from .core import FRAMES, Explorer, _grid, _spread, _stepper
 
 
 class GANTraining(Explorer):
@@ -76,4 +76,4 @@ class GANTraining(Explorer):
         self.title.set_text(title)
 
     def animation_states(self):
-        return [{"step": s} for s in _spread(self.controls["step"].options, 12)]
+        return [{"step": s} for s in _spread(self.controls["step"].options, 2 * FRAMES)]

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .core import Explorer, _grid
+from .core import FRAMES, Explorer, _grid
 
 
 class LatentExplorer(Explorer):
@@ -92,4 +92,7 @@ class LatentExplorer(Explorer):
 
     def animation_states(self):
         (a1, a2), (b1, b2) = self.path
-        return [{"z1": a1 + u * (b1 - a1), "z2": a2 + u * (b2 - a2)} for u in np.linspace(0, 1, 21)]
+        return [
+            {"z1": a1 + u * (b1 - a1), "z2": a2 + u * (b2 - a2)}
+            for u in np.linspace(0, 1, 2 * FRAMES + 1)
+        ]
