@@ -14,7 +14,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sani
 # Options for `make course`, e.g. make course DATASET=mnist DATA_ROOT=../shared/data/mnist DEVICE=cuda
 COURSE_ARGS := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(DEVICE),--device $(DEVICE))
 
-.PHONY: course test test-fast lab bench bench-cli lint lock checkpoints clean student grade
+.PHONY: course test test-fast lab bench bench-flow bench-cli lint lock checkpoints clean student grade
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(STAMP)
 	$(BIN)/python scripts/run_course.py --no-html $(COURSE_ARGS)
 	$(BIN)/python scripts/bench_sampling.py $(if $(DEVICE),--device $(DEVICE))
 	$(BIN)/python scripts/bench_widgets.py
+
+# Notebook 07's benchmark: flow matching against the DDPM, quality against network calls (about
+# 15 minutes on 2 cores): make bench-flow DEVICE=cuda
+bench-flow: $(STAMP)
+	$(BIN)/python scripts/bench_flow.py $(if $(DEVICE),--device $(DEVICE))
 
 # The command line at its defaults, every family trained, sampled and measured (about 30 min on
 # 2 cores for mnist10k): make bench-cli DATASET=mnist10k DEVICE=cuda

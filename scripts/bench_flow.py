@@ -12,11 +12,14 @@ samples with each sampler,
     DDPM, DDIM           diffusion.ddim_sample (eta = 0), one call a step
     DDPM, chain          the DDPM's own stochastic chain on the schedule respaced to that many
                          steps (Nichol & Dhariwal 2021; sigma^2 = beta_tilde, as ddpm.inpaint)
+    DDPM, Heun on its ODE  Heun on paths.probability_flow, DDIM's grid, the last step Euler's
+                         (Karras et al. 2022): one call fewer than asked at even numbers
 
 and measures their Fréchet distance to the test split in the shipped classifier's features
-(metrics.evaluate). It also measures how far the trajectories bend (flow.straightness, 50
-steps, in each sampler's own x_t) and the training time of each checkpoint, and prints
-Markdown tables. The numbers depend on the machine; the ranking should not.
+(metrics.evaluate). Then notebook 07's three models, checkpoints/flow-latent included, at their
+samplers, in the format of the README's quality table; and how far the trajectories bend
+(flow.straightness, 50 steps, in each sampler's own x_t) beside each checkpoint's training
+time. Prints Markdown tables. The numbers depend on the machine; the ranking should not.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tutorial_lib import diffusion, flow, metrics  # noqa: E402
+from tutorial_lib import ddpm, diffusion, flow, metrics, paths  # noqa: E402
 from tutorial_lib.data import load_dataset  # noqa: E402
 from tutorial_lib.ddpm import in_slices  # noqa: E402
 from tutorial_lib.families import get  # noqa: E402
@@ -71,6 +74,17 @@ def samplers(flow_model, flow_cfg, ddpm_model, ddpm_cfg, device):
             clip_x0=True,
         )[0]
 
+    def ddpm_heun(noise, calls):
+        """Heun on the DDPM's probability-flow ODE (paths.probability_flow), on DDIM's grid, with
+        the last step, to sigma = 0, Euler's (Karras et al. 2022): 2K - 1 calls for K steps, so
+        one call fewer than asked at an even number."""
+        if calls < 3:
+            return None
+        velocity, sigmas = paths.probability_flow(eps, schedule, (calls + 1) // 2)
+        xbar = noise * (1 + sigmas[0] ** 2).sqrt().item()
+        xbar, _ = flow.solve(velocity, xbar, sigmas[:-1], "heun")
+        return flow.solve(velocity, xbar, sigmas[-2:], "euler")[0]
+
     return {
         "flow, Euler": lambda noise, calls: flow.solve(v, noise, flow.times(calls))[0],
         "flow, Heun": lambda noise, calls: (
@@ -78,6 +92,7 @@ def samplers(flow_model, flow_cfg, ddpm_model, ddpm_cfg, device):
         ),
         "DDPM, DDIM": ddim,
         "DDPM, chain": chain,
+        "DDPM, Heun on its ODE": ddpm_heun,
     }
 
 
@@ -85,67 +100,112 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="samples per point (default 1000)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    parser.add_argument("--flow", default=str(ROOT / "checkpoints" / "flow"))
-    parser.add_argument("--ddpm", default=str(ROOT / "checkpoints" / "ddpm-default"))
-    parser.add_argument("--classifier", default=str(ROOT / "checkpoints" / "classifier"))
+    parser.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     args = parser.parse_args()
-    device, n = get_device(args.device), args.n
+    device, n, folder = get_device(args.device), args.n, Path(args.checkpoints)
     torch.set_grad_enabled(False)
-    flow_model, flow_cfg, flow_seconds = load(Path(args.flow), device)
-    ddpm_model, ddpm_cfg, ddpm_seconds = load(Path(args.ddpm), device)
-    classifier = metrics.course_classifier(args.classifier).to(device)
+    flow_model, flow_cfg, flow_seconds = load(folder / "flow", device)
+    ddpm_model, ddpm_cfg, ddpm_seconds = load(folder / "ddpm-default", device)
+    latent_model, latent_cfg, latent_seconds = load(folder / "flow-latent", device)
+    classifier = metrics.course_classifier(folder / "classifier").to(device)
     test, train = load_dataset("mnist10k", split="test"), load_dataset("mnist10k", split="train")
-    baseline = train.images[torch.randperm(len(train), generator=torch.Generator().manual_seed(1))]
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))
+    baseline = train.images[order[:n]].to(device)
 
-    def fd(images):
+    def measure(images, labels=None):
         return metrics.evaluate(
-            images, test.images.to(device), baseline[:n].to(device), classifier, 10
-        )["frechet_distance"]
+            images.clamp(-1, 1).to(device), test.images.to(device), baseline, classifier, 10, labels
+        )
 
     noise = torch.randn(n, *flow_cfg.image_shape, generator=torch.Generator().manual_seed(0))
     draw = samplers(flow_model, flow_cfg, ddpm_model, ddpm_cfg, device)
-    table, seconds = {}, {}
+    table = {}
     for name, sampler in draw.items():
         for calls in CALLS:
             start = time.perf_counter()
             images = sampler(noise.to(device), calls)
             if images is None:
                 continue
-            seconds[name, calls] = time.perf_counter() - start
-            table[name, calls] = fd(images.clamp(-1, 1))
-            print(f"{name:<12} {calls:>3} calls: FD {table[name, calls]:7.1f} "
-                  f"({seconds[name, calls]:.1f} s)", file=sys.stderr, flush=True)  # fmt: skip
+            seconds = time.perf_counter() - start
+            table[name, calls] = measure(images)["frechet_distance"]
+            print(
+                f"{name}, {calls} calls: FD {table[name, calls]:.1f} ({seconds:.1f} s)", flush=True
+            )
+    real = measure(train.images[order[n : 2 * n]])["frechet_distance"]
 
-    print(f"\nFréchet distance of {n} samples to the test split (real against real: "
-          f"{metrics.evaluate(baseline[:n], test.images, baseline[n:2 * n], classifier, 10)['frechet_distance']:.1f})\n")  # fmt: skip
+    print(f"\nFréchet distance of {n} samples to the test split (real against real: {real:.1f})\n")
     print("| network calls | " + " | ".join(draw) + " |")
     print("|---" * (len(draw) + 1) + "|")
     for calls in CALLS:
         cells = [f"{table[name, calls]:.1f}" if (name, calls) in table else "" for name in draw]
         print(f"| {calls} | " + " | ".join(cells) + " |")
 
-    few = 100
+    # notebook 07's models in the format of the README's quality table
+    labels = torch.arange(n) % 10
+    rows = {
+        "`flow`, Euler, 20 steps": lambda: flow.sample(flow_model, flow_cfg, n, seed(), device),
+        "`flow`, Heun, 10 steps (20 calls)": lambda: flow.sample(
+            flow_model, flow_cfg, n, seed(), device, solver="heun", steps=10
+        ),
+        "`ddpm-default`, DDIM, 50 steps": lambda: ddpm.sample(
+            ddpm_model, ddpm_cfg, n, seed(), device, sampler="ddim", steps=50
+        ),
+        "`flow-latent`, no label, Euler, 20 steps": lambda: flow.sample(
+            latent_model, latent_cfg, n, seed(), device
+        ),
+        "`flow-latent`, labels 0-9, w = 2": lambda: flow.sample(
+            latent_model, latent_cfg, n, seed(), device, labels=labels
+        ),
+    }
+    print(
+        f"\n| samples ({n}) | Fréchet distance (real: {real:.1f}) | precision | recall "
+        "| classified as asked | seconds to sample |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, sample in rows.items():
+        start = time.perf_counter()
+        images = sample()
+        seconds = time.perf_counter() - start
+        r = measure(images, labels if "labels" in name else None)
+        asked = f"{r['conditional_accuracy']:.1%}" if "conditional_accuracy" in r else ""
+        print(
+            f"| {name} | {r['frechet_distance']:.1f} | {r['precision']:.2f} | {r['recall']:.2f} "
+            f"| {asked} | {seconds:.1f} |"
+        )
+
+    few = noise[:100].to(device)
     _, flow_path = flow.solve(
-        in_slices(flow_model, flow_cfg.image_shape), noise[:few].to(device), flow.times(50),
-        keep=True,
-    )  # fmt: skip
+        in_slices(flow_model, flow_cfg.image_shape), few, flow.times(50), keep=True
+    )
     schedule = diffusion.Schedule(ddpm_cfg.T, ddpm_cfg.schedule)
     taus = diffusion.ddim_timesteps(schedule, 50)
     x, kept = diffusion.ddim_sample(
-        in_slices(ddpm_model, ddpm_cfg.image_shape), (few, *ddpm_cfg.image_shape), schedule, 50,
-        generator=torch.Generator().manual_seed(0), device=device, clip_x0=True, keep=tuple(taus),
-    )  # fmt: skip
+        in_slices(ddpm_model, ddpm_cfg.image_shape),
+        few.shape,
+        schedule,
+        50,
+        generator=torch.Generator().manual_seed(0),
+        device=device,
+        clip_x0=True,
+        keep=tuple(taus),
+    )
     ddpm_path = torch.stack([kept[t][0] for t in taus] + [x.cpu()])
-    print("\n| checkpoint | training seconds (CLI default, 2-core CPU) | FD at 20 calls | FD at 50 "
-          "calls | trajectories' bend (50 steps, median) |")  # fmt: skip
+    print(
+        "\n| checkpoint | training seconds (2-core CPU) | FD, 20 calls | FD, 50 calls "
+        "| trajectories' bend (50 steps, median of 100) |"
+    )
     print("|---|---|---|---|---|")
     for name, secs, path, key in [
-        ("flow", flow_seconds, flow_path, "flow, Euler"),
-        ("ddpm-default", ddpm_seconds, ddpm_path, "DDPM, DDIM"),
+        ("`flow` (Euler)", flow_seconds, flow_path, "flow, Euler"),
+        ("`ddpm-default` (DDIM)", ddpm_seconds, ddpm_path, "DDPM, DDIM"),
     ]:
         bend = flow.straightness(path.double()).median().item()
-        print(f"| {name} ({key}) | {secs:.0f} | {table[key, 20]:.1f} | {table[key, 50]:.1f} "
-              f"| {bend:.3f} |")  # fmt: skip
+        print(f"| {name} | {secs:.0f} | {table[key, 20]:.1f} | {table[key, 50]:.1f} | {bend:.3f} |")
+    print(f"| `flow-latent` | {latent_seconds:.0f} | | | |")
+
+
+def seed() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
 
 
 if __name__ == "__main__":

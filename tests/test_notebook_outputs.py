@@ -101,3 +101,11 @@ def test_every_seed_comes_from_the_parameters_cell(path):
         assert not literal, (
             f"{path.name}: a seed written as a number ({literal}) instead of from SEED"
         )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_notebook_stores_widget_state(path):
+    """A stored widget state would make static viewers draw the explorers' last frame instead of
+    their animations (make course runs with store_widget_state=False for the same reason), and
+    it only grows the file: the kernel that made it is gone."""
+    assert "widgets" not in json.loads(path.read_text())["metadata"], path.name

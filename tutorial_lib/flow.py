@@ -11,14 +11,15 @@ The conditional flow-matching loss regresses a network on that velocity,
     L(theta) = E_{t ~ U(0, 1), x_0, eps} || v_theta(x_t, t) - (eps - x_0) ||^2,
 
 whose minimiser is v*(x, t) = E[eps - x_0 | x_t = x]: the velocity field whose ODE
-dx/dt = v*(x, t) carries N(0, I) at t = 1 to the data at t = 0 (Lipman et al., Thm. 2).
-Sampling solves that ODE backwards from x_1 ~ N(0, I), here with Euler's method,
+dx/dt = v*(x, t) carries N(0, I) at t = 1 to the data at t = 0 (Lipman et al., Thm. 1; their
+Thm. 2: the conditional loss has the gradients of a regression on v* itself). Sampling solves
+that ODE backwards from x_1 ~ N(0, I), with steps h = t_next - t < 0, by Euler's method,
 
-    x_{t - h} = x_t - h v(x_t, t),
+    x_{t + h} = x_t + h v(x_t, t),
 
 or Heun's (the trapezoid rule with an Euler predictor, two network calls a step):
 
-    x~ = x_t - h v(x_t, t),   x_{t - h} = x_t - h/2 (v(x_t, t) + v(x~, t - h)).
+    x~ = x_t + h v(x_t, t),   x_{t + h} = x_t + h/2 (v(x_t, t) + v(x~, t + h)).
 
 The maths takes the network as an argument: ``model(x_t, t) -> v`` with x_t (B, ...) and
 t (B,) floats in [0, 1]. This module is also the ``flow`` family of ``families`` (``Config``,

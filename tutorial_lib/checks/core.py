@@ -150,7 +150,7 @@ def _report(
     )
     n_hidden = sum(h for _, h, _ in verdicts)
     checks = f"{len(verdicts) - n_hidden} checks" + (
-        f" and {n_hidden} hidden ones" if n_hidden else ""
+        f" and {n_hidden} hidden {'one' if n_hidden == 1 else 'ones'}" if n_hidden else ""
     )
     if not wrong:
         print(f"{name}: correct. It matches {reference_name} on {checks}, edge cases included.")

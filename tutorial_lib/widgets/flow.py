@@ -29,9 +29,9 @@ class Trajectories(Explorer):
         }
         self.n = min(n, next(iter(paths.values()))[1].shape[1])
         rows = 2 * len(paths)
-        super().__init__(
+        super().__init__(  # a digit about an inch wide: the GIF is stored in the notebook
             {"step": _stepper(range(lengths.pop()), "step")},
-            figsize=(9, 0.6 + rows * 0.95 * 9 / self.n),
+            figsize=(max(4.5, 0.9 * self.n + 0.2), 0.3 + rows * 1.05),
         )
 
     @classmethod
