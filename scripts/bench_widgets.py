@@ -20,7 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tutorial_lib import ddpm, diffusion, vae, widgets  # noqa: E402
+from tutorial_lib import ddpm, diffusion, flow, vae, widgets  # noqa: E402
 from tutorial_lib.data import load_dataset  # noqa: E402
 from tutorial_lib.toy import make_toy  # noqa: E402
 from tutorial_lib.utils import load_checkpoint, shipped_checkpoints  # noqa: E402
@@ -81,6 +81,15 @@ def main() -> None:
                 cddpm, cddpm_cfg, [0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0], n=10
             ),
             "w",
+        ),
+        "Trajectories (07)": (
+            lambda: widgets.Trajectories.from_models(
+                *flow.from_checkpoint(load_checkpoint(folder / "flow")),
+                *ddpm.from_checkpoint(load_checkpoint(folder / "ddpm-default")),
+                n=6,
+                steps=20,
+            ),
+            "step",
         ),
     }
     print(
