@@ -21,6 +21,7 @@ from .diffusion import (
     SAMPLERS,
     Model,
     Schedule,
+    check_labels,
     ddim_sample,
     ddpm_sample,
     drop_labels,
@@ -274,13 +275,7 @@ def conditioned(
             raise CourseError(
                 "this DDPM is unconditional; labels and guidance need one trained with --conditional"
             )
-        classes = cfg.num_classes or 10
-        if labels.shape != (n,):
-            raise CourseError(f"need one label per image: {n} images, labels {tuple(labels.shape)}")
-        if labels.min() < 0 or labels.max() >= classes:
-            raise CourseError(
-                f"labels must lie in 0..{classes - 1}, got {int(labels.min())}..{int(labels.max())}"
-            )
+        check_labels(labels, n, cfg.num_classes or 10)
         if cfg.vocabulary:  # a digit alone: "a three"
             from . import captions
 
@@ -343,6 +338,12 @@ def sample(
     return x.clamp(-1, 1)
 
 
+def _respaced(net: Model, cfg: DDPMConfig, steps: int) -> tuple[Schedule, Model]:
+    """The DDPM's schedule respaced to ``steps`` steps, and ``net`` called at their tau_i."""
+    schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
+    return schedule, respaced_model(net, taus)
+
+
 def _check_shape(images: torch.Tensor, cfg: DDPMConfig) -> None:
     if images.ndim != 4 or tuple(images.shape[1:]) != cfg.image_shape:
         raise CourseError(
@@ -372,8 +373,7 @@ def inpaint(
     few steps for the same reason). Returns (images (B, C, H, W), {respaced step: (x_t,
     x0_hat)} at the kept steps)."""
     _check_shape(known, cfg)
-    schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
-    net = respaced_model(in_slices(model, cfg.image_shape), taus)
+    schedule, net = _respaced(in_slices(model, cfg.image_shape), cfg, steps)
     x, trajectory = diffusion_inpaint(
         net,
         known.to(device),
@@ -418,12 +418,12 @@ def edit(
     (images (B, C, H, W), kept steps)."""
     start = edit_start(t_0, steps)
     _check_shape(guide, cfg)
-    schedule, taus = Schedule(cfg.T, cfg.schedule).respaced(steps)
     net = conditioned(
         in_slices(model, cfg.image_shape), cfg, len(guide), labels, prompt, guidance, device
     )
+    schedule, net = _respaced(net, cfg, steps)
     x, trajectory = sdedit(
-        respaced_model(net, taus),
+        net,
         guide.to(device),
         start,
         schedule,

@@ -428,6 +428,16 @@ def drop_labels(
     return torch.where(drop, torch.full_like(y, null_label), y)
 
 
+def check_labels(labels: torch.Tensor, n: int, classes: int) -> None:
+    """A ``CourseError`` unless labels is (n,), one class in 0..classes-1 per image to draw."""
+    if labels.shape != (n,):
+        raise CourseError(f"need one label per image: {n} images, labels {tuple(labels.shape)}")
+    if labels.min() < 0 or labels.max() >= classes:
+        raise CourseError(
+            f"labels must lie in 0..{classes - 1}, got {int(labels.min())}..{int(labels.max())}"
+        )
+
+
 def combine_guidance(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Tensor:
     """Classifier-free guidance on two predictions of the same shape (Ho & Salimans 2022, Eq. 6):
     eps_tilde = (1 + w) eps_cond - w eps_uncond. w = 0 is the plain conditional model."""

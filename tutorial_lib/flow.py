@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .diffusion import Model, drop_labels, guided_eps
+from .diffusion import Model, check_labels, drop_labels, guided_eps
 from .families import Run
+from .paths import flow_point
 from .utils import CourseError, check_positive
 
 SUMMARY = "a flow-matching model (notebook 07; --conditional: with guidance; --latent-of: on a VAE's codes)"
@@ -54,9 +55,10 @@ TIME_SCALE = 1000.0  # t in [0, 1] enters the network as 1000 t, the range of th
 
 # ---------------------------------------------------------------- the maths
 def interpolate(x_0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """x_t = (1 - t) x_0 + t eps. x_0, eps (B, ...), t (B,) in [0, 1] -> (B, ...)."""
-    t = t.view(-1, *([1] * (x_0.ndim - 1))).to(x_0.dtype)
-    return (1 - t) * x_0 + t * eps
+    """x_t = (1 - t) x_0 + t eps, the path of ``paths.flow_point``. x_0, eps (B, ...), t (B,) in
+    [0, 1] -> (B, ...)."""
+    p = flow_point(t, x_0)
+    return p.a * x_0 + p.s * eps
 
 
 def flow_matching_loss(
@@ -357,9 +359,8 @@ def sample(
     solver: str = "euler",
     steps: int | None = None,
     progress: bool = False,
-    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """n images (n, C, H, W) in [-1, 1]: x_1 ~ N(0, I) (or the given noise), carried to t = 0
+    """n images (n, C, H, W) in [-1, 1]: x_1 ~ N(0, I), carried to t = 0
     by ``solve`` with ``solver`` in ``steps`` uniform steps (default 20); a latent model then
     decodes the code. labels (n,) and guidance (default ``ddpm.DEFAULT_GUIDANCE``) for a
     conditional model."""
@@ -375,17 +376,14 @@ def sample(
                 "this flow model is unconditional; labels and guidance need one trained with "
                 "--conditional"
             )
-        if labels.shape != (n,) or labels.min() < 0 or labels.max() >= cfg.num_classes:
-            raise CourseError(
-                f"need {n} labels in 0..{cfg.num_classes - 1}, got {tuple(labels.shape)}"
-            )
+        check_labels(labels, n, cfg.num_classes)
         w = DEFAULT_GUIDANCE if guidance is None else guidance
         net = guided(net, labels.to(device), w, cfg.num_classes)
     elif guidance:
         raise CourseError("--guidance needs labels and a model trained with --conditional")
     shape = (n, model.vae.cfg.z_dim) if cfg.latent else (n, *cfg.image_shape)
-    x = torch.randn(shape, generator=generator) if noise is None else noise
-    x, _ = solve(net, x.to(device), grid, solver, progress=progress)
+    x = torch.randn(shape, generator=generator).to(device)
+    x, _ = solve(net, x, grid, solver, progress=progress)
     return (model.decode(x) if cfg.latent else x).clamp(-1, 1)
 
 

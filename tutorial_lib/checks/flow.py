@@ -10,10 +10,15 @@ from .. import flow, paths
 from .core import Case, _generator, _run
 
 
+def _column(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """t (B,) shaped to broadcast against x (B, ...)."""
+    return t.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
+
+
 def _toy_velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """A fixed, smooth stand-in for v_theta(x_t, t), t in [0, 1]: the checks need a network, not a
     good one."""
-    t = t.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
+    t = _column(t, x)
     return torch.tanh(x) * (1 + t) - 0.5 * t
 
 
@@ -29,16 +34,13 @@ def flow_matching_loss(student: Callable, points: float = 2, hidden: Sequence[Ca
     """Exercise: flow_matching_loss(model, x_0, t, eps) -> a scalar tensor: the mean over the
     batch and the dimensions of (model(x_t, t) - (eps - x_0))^2, x_t = (1 - t) x_0 + t eps."""
 
-    def column(t, x):
-        return t.view(-1, *([1] * (x.ndim - 1)))
-
     def loss(model, x_0, t, eps, x_t=None, target=None, reduce=torch.mean):
-        x_t = (1 - column(t, x_0)) * x_0 + column(t, x_0) * eps if x_t is None else x_t
+        x_t = flow.interpolate(x_0, eps, t) if x_t is None else x_t
         target = eps - x_0 if target is None else target
         return reduce((model(x_t, t) - target) ** 2)
 
-    def reversed_path(model, x_0, t, eps):
-        return loss(model, x_0, t, eps, x_t=column(t, x_0) * x_0 + (1 - column(t, x_0)) * eps)
+    def reversed_path(model, x_0, t, eps):  # x_t = t x_0 + (1 - t) eps
+        return loss(model, x_0, t, eps, x_t=flow.interpolate(eps, x_0, t))
 
     cases = [
         ("8 points in 2-D", (_toy_velocity, *_batch((8, 2), 0))),
@@ -148,9 +150,6 @@ def velocity_from_eps(student: Callable, points: float = 2, hidden: Sequence[Cas
     def reference(x_t, eps, t):
         return paths.velocity_from_eps(x_t, eps, paths.flow_point(t, x_t))
 
-    def column(t, x):
-        return t.view(-1, *([1] * (x.ndim - 1)))
-
     g = _generator(5)
     x, e = torch.randn(2, 5, 3, generator=g)
     t = torch.tensor([0.0, 0.1, 0.5, 0.9, 0.99])
@@ -174,12 +173,12 @@ def velocity_from_eps(student: Callable, points: float = 2, hidden: Sequence[Cas
             (
                 "x_0 is x_t - t eps: divide by 1 - t, the coefficient of x_0 in x_t = (1 - t) x_0 "
                 "+ t eps.",
-                lambda x_t, eps, t: eps - (x_t - column(t, x_t) * eps),
+                lambda x_t, eps, t: eps - (x_t - _column(t, x_t) * eps),
             ),
             (
                 "x_0 is not x_t / (1 - t): take the noise's share t eps off x_t first, "
                 "x_0 = (x_t - t eps) / (1 - t).",
-                lambda x_t, eps, t: eps - x_t / (1 - column(t, x_t)),
+                lambda x_t, eps, t: eps - x_t / (1 - _column(t, x_t)),
             ),
         ],
         points=points,
