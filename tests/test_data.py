@@ -290,3 +290,29 @@ def test_a_damaged_bundled_file_is_one_clear_error(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "digits" in err
     assert not (tmp_path / "g.png").exists()
+
+
+def test_mnist10k_is_ordered_by_writer_population_so_baselines_are_random_subsets():
+    """MNIST's test file holds 5000 digits of the cleaner writers, then 5000 of the others: mean ink
+    per image (sum of pixel values / 255) is 95.7, 113.4 and 106.7 over images 0-4999, 5000-8999
+    and the test split 9000-9999. A prefix train[:n] (n <= 5000) holds one population only;
+    random_subset draws from both, as the test split's comparison needs."""
+    train, test = load_dataset("mnist10k", "train"), load_dataset("mnist10k", "test")
+
+    ink_per_image = lambda x: ((x + 1) / 2).flatten(1).sum(1).mean().item()  # noqa: E731
+    assert [
+        round(ink_per_image(x), 1) for x in (train.images[:5000], train.images[5000:], test.images)
+    ] == [
+        95.7,
+        113.4,
+        106.7,
+    ]
+    subset = train.random_subset(350, torch.Generator().manual_seed(0))
+    prefix = ink_per_image(train.images[:350])
+    assert abs(ink_per_image(subset) - ink_per_image(train.images)) < abs(
+        prefix - ink_per_image(train.images)
+    )
+    again = train.random_subset(350, torch.Generator().manual_seed(0))
+    assert torch.equal(subset, again) and len(torch.unique(subset.flatten(1), dim=0)) == 350
+    with pytest.raises(data.CourseError, match="n must be between 1 and 9000"):
+        train.random_subset(9001)

@@ -124,22 +124,33 @@ def test_config_rejects_bad_values():
         gan.GANConfig(image_shape=(1, 10, 10))
 
 
-def test_remedy_covers_the_ring():
-    """A seeded run with the gradient penalty covers at least 6 of the 8 modes. GAN training
-    amplifies rounding, so the run is as long as notebook 01's (2000 steps): after 1000 steps
-    the coverage still depends on the CPU (4 of 8 with PyTorch's scalar kernels, 8 with AVX-512)."""
-    torch.manual_seed(0)
+def ring_coverage(seed: int, gp_weight: float, steps: int = 2000) -> tuple[int, float]:
+    """(modes covered, high-quality fraction) of a GAN trained on the ring with this seed: notebook
+    01's networks and length (2000 steps of 256), 2000 samples. scripts/spread.py measures it too."""
+    torch.manual_seed(seed)
     ring = RingOfGaussians(std=0.05)
     cfg = gan.GANConfig(
-        image_shape=(2,), z_dim=64, width=128, gp_weight=0.1, batch_size=256, steps=2000
+        image_shape=(2,), z_dim=64, width=128, gp_weight=gp_weight, batch_size=256, steps=steps
     )
-    points = ring.sample(20000, torch.Generator().manual_seed(0))
-    G, _, history, _ = gan.train_gan(
-        points, cfg, progress=False, generator=torch.Generator().manual_seed(0)
+    points = ring.sample(20000, torch.Generator().manual_seed(seed))
+    g = torch.Generator().manual_seed(seed)
+    G, _, history, _ = gan.train_gan(points, cfg, progress=False, generator=g)
+    assert len(history["loss D"]) == steps
+    return gan.mode_coverage(gan.sample(G, cfg, 2000, g), ring.modes, ring.std)
+
+
+def test_remedy_covers_the_ring():
+    """With the gradient penalty, the median of three seeds covers at least 7 of the 8 modes.
+
+    One seed cannot carry this: GAN training amplifies the CPU's rounding, so the same seed covers
+    4 modes on one machine and 8 on another. Measured by scripts/spread.py (seeds 0-4, kernels
+    default and avx2, 1 and 2 threads, 20 runs each): SPREAD_GP. The median of three runs fails
+    only if two of the three land below 7.
+    """
+    covered = sorted(ring_coverage(seed, gp_weight=0.1)[0] for seed in range(3))
+    assert covered[1] >= 7, (
+        f"the penalty should cover at least 7 modes in the median run: {covered}"
     )
-    modes, quality = gan.mode_coverage(gan.sample(G, cfg, 2000), ring.modes, ring.std)
-    assert modes >= 6 and quality > 0.1
-    assert len(history["loss D"]) == 2000
 
 
 def test_cli_round_trip(tmp_path, capsys):

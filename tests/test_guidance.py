@@ -254,6 +254,31 @@ def test_precision_and_recall_on_constructed_sets():
     ] == pytest.approx(2 / 3)
 
 
+def test_bootstrap_interval_of_a_mean_is_the_normal_one():
+    """Oracle: for the mean of N draws of N(0, 1) the 95% interval is mean +- 1.96 / sqrt(N).
+    Its endpoints are quantiles of 400 resampled means: within 15% of the normal ones."""
+    x = torch.randn(400, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    low, high = metrics.bootstrap_interval(
+        torch.mean, x, draws=400, generator=torch.Generator().manual_seed(1)
+    )
+    half = 1.96 / math.sqrt(400)
+    assert low < x.mean().item() < high
+    assert abs((high - low) / (2 * half) - 1) < 0.15
+    assert abs((low + high) / 2 - x.mean().item()) < 0.15 * half
+    # two samples, each resampled on its own: the difference of means has variance 2 / N
+    y = torch.randn(400, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    low, high = metrics.bootstrap_interval(
+        lambda a, b: a.mean() - b.mean(),
+        x,
+        y,
+        draws=400,
+        generator=torch.Generator().manual_seed(3),
+    )
+    assert abs((high - low) / (2 * half * math.sqrt(2)) - 1) < 0.15
+    with pytest.raises(CourseError, match="need draws >= 2"):
+        metrics.bootstrap_interval(torch.mean, x, draws=1)
+
+
 def test_class_entropy():
     assert metrics.class_entropy(torch.arange(10).repeat(5), 10) == pytest.approx(math.log(10))
     assert metrics.class_entropy(torch.zeros(50, dtype=torch.long), 10) == 0.0

@@ -92,6 +92,19 @@ class ImageData:
         """Model output in [-1, 1] -> uint8 pixels, snapped to this data set's grey levels."""
         return to_uint8(x, self.levels)
 
+    def random_subset(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (n, C, H, W) drawn without replacement, in random order: a real-data baseline.
+
+        Never ``images[:n]``: MNIST's test file, the source of mnist10k, is ordered by writer
+        population (its first 5000 digits are the cleaner ones, notebook 00), so a prefix holds one
+        population only, while the test split (the last 1000) holds the other.
+        """
+        if not 0 < n <= len(self):
+            raise CourseError(
+                f"n must be between 1 and {len(self)}, the size of {self.name}'s {self.split} split; got {n}"
+            )
+        return self.images[torch.randperm(len(self), generator=generator)[:n]]
+
 
 def default_data_root() -> Path:
     """Where downloads go: ``$TUTORIAL_LIB_DATA``, else ``~/.cache/tutorial_lib``."""

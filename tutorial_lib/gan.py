@@ -136,14 +136,24 @@ def g_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
-def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Gradient penalty of Gulrajani et al. 2017, Eq. (3): E[(||grad_x D(x_hat)||_2 - 1)^2],
+def _draw(sampler, shape, generator, device) -> torch.Tensor:
+    """sampler(shape) from ``generator`` (on its own device) moved to ``device``."""
+    on = generator.device if generator is not None else device
+    return sampler(shape, generator=generator, device=on).to(device)
+
+
+def gradient_penalty(
+    D: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Gradient penalty of Gulrajani et al. 2017, Eq. (3): E[(||grad_x a(x_hat)||_2 - 1)^2],
 
     at random points x_hat = u x + (1 - u) G(z) between data and samples, u ~ U(0, 1).
-    real, fake: (B, ...). Keeps D 1-Lipschitz, so its gradient keeps pointing G
-    towards every part of the data, which counters mode collapse.
+    a is D's output: for WGAN-GP the critic, here the logit, D(x) = sigmoid(a(x)) (as in
+    the non-saturating GAN with penalty of Kurach et al. 2019). real, fake: (B, ...);
+    u is drawn from ``generator`` (the global stream if None). Keeps a 1-Lipschitz, so its
+    gradient keeps pointing G towards every part of the data, which counters mode collapse.
     """
-    u = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device)
+    u = _draw(torch.rand, (real.shape[0], *([1] * (real.ndim - 1))), generator, real.device)
     x_hat = (u * real + (1 - u) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
@@ -158,24 +168,27 @@ def make_optimizers(G: nn.Module, D: nn.Module, cfg: GANConfig):
     )
 
 
-def train_step(G, D, opt_g, opt_d, real: torch.Tensor, cfg: GANConfig) -> dict[str, float]:
+def train_step(
+    G, D, opt_g, opt_d, real: torch.Tensor, cfg: GANConfig, generator: torch.Generator | None = None
+) -> dict[str, float]:
     """One alternating update (Goodfellow et al. 2014, Algorithm 1 with k = 1).
 
     real: (B, ...) a batch of data. First D ascends V on real and fresh fake samples
     (plus the gradient penalty if ``cfg.gp_weight`` > 0), then G descends its loss on new samples.
+    The noise z and the penalty's u are drawn from ``generator`` (the global stream if None).
     Returns the losses and the mean D(x), D(G(z)) for the progress bar.
     """
-    z = torch.randn(real.shape[0], cfg.z_dim, device=real.device)
+    z = _draw(torch.randn, (real.shape[0], cfg.z_dim), generator, real.device)
     fake = G(z)
     real_logits, fake_logits = D(real), D(fake.detach())
     loss_d = d_loss(real_logits, fake_logits)
     if cfg.gp_weight > 0:
-        loss_d = loss_d + cfg.gp_weight * gradient_penalty(D, real, fake)
+        loss_d = loss_d + cfg.gp_weight * gradient_penalty(D, real, fake, generator)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
 
-    fake_logits = D(G(torch.randn(real.shape[0], cfg.z_dim, device=real.device)))
+    fake_logits = D(G(_draw(torch.randn, (real.shape[0], cfg.z_dim), generator, real.device)))
     loss_g = (
         g_loss_minimax(fake_logits)
         if cfg.g_loss == "minimax"
@@ -266,7 +279,7 @@ def train_gan(
 
     batches = random_batches(images, batch_size=cfg.batch_size, generator=generator)
     history = train_loop(
-        lambda b: train_step(G, D, opt_g, opt_d, b[0].to(device), cfg),
+        lambda b: train_step(G, D, opt_g, opt_d, b[0].to(device), cfg, generator),
         batches,
         cfg.steps,
         desc="GAN",
