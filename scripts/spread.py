@@ -38,18 +38,38 @@ SETTINGS = ("default/1", "default/2", "avx2/1", "avx2/2")  # ATEN_CPU_CAPABILITY
 
 
 # ---------------------------------------------------------------- the tests' measurements
-def ring_gan(seed: int, gp_weight: float) -> dict[str, float]:
-    """tests/test_gan.py: modes covered by a GAN on the ring after 2000 steps (notebook 01's size)."""
+def _from_tests(module: str, name: str):
+    """A measuring function of a test module (tests/ is not a package)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_gan import ring_coverage
+    return getattr(__import__(module), name)
 
-    modes, quality = ring_coverage(seed, gp_weight)
+
+def ring_gan(seed: int, gp_weight: float) -> dict[str, float]:
+    modes, quality = _from_tests("test_gan", "ring_coverage")(seed, gp_weight)
     return {"modes": modes, "quality": quality}
 
 
-TESTS = {
+def small_vae(seed: int) -> dict[str, float]:
+    _, history = _from_tests("test_vae", "train_small_vae")(seed)
+    return {"-ELBO fall, first to last 20 steps": _from_tests("test_vae", "loss_fall")(history)}
+
+
+def logistic_vae(seed: int) -> dict[str, float]:
+    run, _ = _from_tests("test_likelihoods", "train_logistic_vae")(seed)
+    return {"-ELBO fall, first to last 20 steps": _from_tests("test_vae", "loss_fall")(run.history)}
+
+
+TESTS = {  # the tests that train a model, each measuring what it asserts, as a function of the seed
     "test_gan: ring, plain GAN": lambda seed: ring_gan(seed, 0.0),
     "test_gan: ring, gradient penalty": lambda seed: ring_gan(seed, 0.1),
+    "test_gan: |D - D*| after training D": lambda seed: {
+        "largest error": _from_tests("test_gan", "discriminator_error")(seed)
+    },
+    "test_vae: the 8x8 VAE's loss falls": small_vae,
+    "test_likelihoods: the logistic VAE's loss falls": logistic_vae,
+    "test_guidance: the classifier's accuracy": lambda seed: {
+        "held-out accuracy": _from_tests("test_guidance", "classifier_accuracy")(seed)[1]
+    },
 }
 
 
@@ -210,7 +230,7 @@ def seeds_from(text: str) -> list[int]:
 
 def table(results) -> str:
     claims: dict[str, dict] = {}
-    for job, seed, setting, records, _ in results:
+    for _job, seed, setting, records, _ in results:
         seen = set()
         for r in records:
             key = r["claim"]

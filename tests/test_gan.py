@@ -21,9 +21,9 @@ def test_optimal_discriminator_formula():
     )
 
 
-def test_trained_discriminator_reaches_the_optimum():
-    """Freeze G (its density is P_G), train D with d_loss, compare with D* = p / (p + q)."""
-    torch.manual_seed(0)
+def discriminator_error(seed: int) -> float:
+    """Freeze G (its density is P_G), train D with d_loss; the largest |D - D*| where both have mass."""
+    torch.manual_seed(seed)
     net = nets.mlp(1, 1, 32)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     for _ in range(1500):
@@ -36,7 +36,14 @@ def test_trained_discriminator_reaches_the_optimum():
     with torch.no_grad():
         trained = torch.sigmoid(net(x[:, None]).squeeze(1))
     best = gan.optimal_discriminator(P_DATA.log_prob(x), P_G.log_prob(x))
-    assert (trained - best).abs().max() < 0.06  # tolerance: Monte Carlo noise of 512-sample batches
+    return (trained - best).abs().max().item()
+
+
+def test_trained_discriminator_reaches_the_optimum():
+    """D trained on samples is within 0.06 of D* = p / (p + q). The tolerance is Monte Carlo noise
+    of 512-sample batches; scripts/spread.py measured the error over seeds 0-4 and four kernel
+    settings: SPREAD_D."""
+    assert discriminator_error(0) < 0.06
 
 
 def integrate(f, x):

@@ -7,6 +7,7 @@ import torch
 from tutorial_lib import ddpm, metrics, toy
 from tutorial_lib import diffusion as dif
 from tutorial_lib.cli import main, parse_labels
+from tutorial_lib.data import load_dataset
 from tutorial_lib.utils import CourseError
 
 
@@ -192,19 +193,25 @@ def test_conditional_training_needs_labels():
         ddpm.train_ddpm(torch.zeros(4, 1, 8, 8), cfg, progress=False)
 
 
-def test_classifier_learns_digits_and_diversity():
-    from tutorial_lib.data import load_dataset
-
-    torch.manual_seed(0)
+def classifier_accuracy(seed: int):
+    """The course's classifier trained on the 8x8 digits for 600 steps: (model, held-out accuracy)."""
+    torch.manual_seed(seed)
     train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
     clf = metrics.train_classifier(
         train.images,
         train.labels,
         steps=600,
         progress=False,
-        generator=torch.Generator().manual_seed(0),
+        generator=torch.Generator().manual_seed(seed),
     )
-    assert metrics.accuracy(clf, test.images, test.labels) > 0.93
+    return clf, metrics.accuracy(clf, test.images, test.labels)
+
+
+def test_classifier_learns_digits_and_diversity():
+    """Held-out accuracy above 0.93; over seeds and kernels (scripts/spread.py): SPREAD_CLASSIFIER."""
+    clf, accuracy = classifier_accuracy(0)
+    test = load_dataset("digits", "test")
+    assert accuracy > 0.93
     assert clf.features(test.images[:5]).shape == (5, 128)
     same = torch.zeros(5, 3)
     assert metrics.mean_pairwise_distance(same) == 0
@@ -256,15 +263,14 @@ def test_precision_and_recall_on_constructed_sets():
 
 def test_bootstrap_interval_of_a_mean_is_the_normal_one():
     """Oracle: for the mean of N draws of N(0, 1) the 95% interval is mean +- 1.96 / sqrt(N).
-    Its endpoints are quantiles of 400 resampled means: within 15% of the normal ones."""
+    Its half-width, from the spread of 400 resampled means, is within 15% of that."""
     x = torch.randn(400, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     low, high = metrics.bootstrap_interval(
         torch.mean, x, draws=400, generator=torch.Generator().manual_seed(1)
     )
     half = 1.96 / math.sqrt(400)
-    assert low < x.mean().item() < high
+    assert (low + high) / 2 == pytest.approx(x.mean().item(), abs=1e-12)  # centred on the estimate
     assert abs((high - low) / (2 * half) - 1) < 0.15
-    assert abs((low + high) / 2 - x.mean().item()) < 0.15 * half
     # two samples, each resampled on its own: the difference of means has variance 2 / N
     y = torch.randn(400, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     low, high = metrics.bootstrap_interval(

@@ -77,18 +77,30 @@ def test_reparameterised_gradient_is_unbiased():
     assert s.grad.item() == pytest.approx(2.6, abs=0.01)
 
 
-@pytest.fixture(scope="module")
-def small_vae():
-    torch.manual_seed(0)
+def train_small_vae(seed: int):
+    """The default VAE on the 8x8 digits, 300 steps: (model, history). scripts/spread.py too."""
+    torch.manual_seed(seed)
     from tutorial_lib.data import load_dataset
 
     data = load_dataset("digits", "train")
-    model, history = vae.train_vae(
+    return vae.train_vae(
         data.images,
         vae.VAEConfig(steps=300),
         progress=False,
-        generator=torch.Generator().manual_seed(0),
+        generator=torch.Generator().manual_seed(seed),
     )
+
+
+def loss_fall(history, key="-ELBO", k=20) -> float:
+    """How far the mean loss of the last k steps lies below that of the first k."""
+    return float(np.mean(history[key][:k]) - np.mean(history[key][-k:]))
+
+
+@pytest.fixture(scope="module")
+def small_vae():
+    from tutorial_lib.data import load_dataset
+
+    model, history = train_small_vae(0)
     return model, load_dataset("digits", "test").images[:50], history
 
 
@@ -120,7 +132,7 @@ def test_iwae_is_above_the_elbo_and_grows_with_k(small_vae):
 
 def test_training_reduces_the_loss_and_shapes(small_vae):
     model, x, history = small_vae
-    assert np.mean(history["-ELBO"][-20:]) < np.mean(history["-ELBO"][:20]) - 25
+    assert loss_fall(history) > 25  # nats; over seeds and kernels (scripts/spread.py): SPREAD_VAE
     terms = vae.elbo(model, x)
     assert all(t.shape == (50,) for t in terms.values())
     torch.testing.assert_close(terms["elbo"], terms["reconstruction"] - terms["kl"])
