@@ -285,6 +285,21 @@ def test_bootstrap_interval_of_a_mean_is_the_normal_one():
         metrics.bootstrap_interval(torch.mean, x, draws=1)
 
 
+def test_binomial_interval_is_wilsons():
+    """Oracle: Wilson's closed form, worked by hand; and its coverage, by simulation, near 95%."""
+    z = 1.959963984540054
+    low, high = metrics.binomial_interval(24, 24)
+    assert low == pytest.approx(24 / (24 + z * z), rel=1e-12) and high == pytest.approx(1.0)
+    low, high = metrics.binomial_interval(0, 24)
+    assert low == pytest.approx(0.0, abs=1e-15) and high == pytest.approx(z * z / (24 + z * z))
+    g = torch.Generator().manual_seed(0)
+    hits = torch.bernoulli(torch.full((4000, 60), 0.3), generator=g).sum(1)
+    covered = [lo <= 0.3 <= hi for lo, hi in (metrics.binomial_interval(int(k), 60) for k in hits)]
+    assert 0.93 < sum(covered) / len(covered) < 0.97
+    with pytest.raises(CourseError, match="need 0 <= successes <= n"):
+        metrics.binomial_interval(5, 4)
+
+
 def test_class_entropy():
     assert metrics.class_entropy(torch.arange(10).repeat(5), 10) == pytest.approx(math.log(10))
     assert metrics.class_entropy(torch.zeros(50, dtype=torch.long), 10) == 0.0

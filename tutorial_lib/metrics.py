@@ -173,6 +173,22 @@ def bootstrap_interval(
     return estimate - half * spread, estimate + half * spread
 
 
+def binomial_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (Wilson 1927) for a proportion: ``successes`` of ``n`` trials.
+
+        (p + z^2/2n -+ z sqrt(p(1 - p)/n + z^2/4n^2)) / (1 + z^2/n),   p = successes / n,
+
+    which, unlike p -+ z sqrt(p(1 - p)/n), stays inside [0, 1] and is not empty at p = 0 or 1
+    (for 24 of 24 the 95% interval is 0.86 to 1). Accuracies and match rates are proportions.
+    """
+    if not 0 <= successes <= n or n < 1:
+        raise CourseError(f"need 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    z = math.sqrt(2) * float(torch.erfinv(torch.tensor(level, dtype=torch.float64)))
+    p = successes / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
 def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
     """Entropy (nats) of the histogram of predicted classes (N,): log(num_classes) when every class is equally common."""
     p = torch.bincount(predicted, minlength=num_classes).double() / len(predicted)
