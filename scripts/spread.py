@@ -188,6 +188,14 @@ def worker(args) -> None:
         else run_test(args.job, args.seed)
     )
     print("SPREAD-JSON " + json.dumps(out))
+    setting = (
+        f"{os.environ.get('ATEN_CPU_CAPABILITY', '?')}/{os.environ.get('OMP_NUM_THREADS', '?')}"
+    )
+    (ROOT / "build").mkdir(exist_ok=True)
+    with open(
+        ROOT / "build" / "spread-runs.jsonl", "a"
+    ) as f:  # each finished run, even if the grid is stopped
+        f.write(json.dumps([args.job, args.seed, setting, out, None]) + "\n")
 
 
 def launch(job: str, seed: int, setting: str) -> tuple[str, int, str, list[dict], float]:
@@ -284,17 +292,32 @@ def main() -> None:
         "--settings", default=",".join(SETTINGS), help="capability/threads, comma-separated"
     )
     parser.add_argument("--tests-only", action="store_true", help="only the tests' measurements")
-    parser.add_argument("--tests", default="", help="only the tests whose name contains one of these, comma-separated; 'none' for none")
+    parser.add_argument(
+        "--tests",
+        default="",
+        help="only the tests whose name contains one of these, comma-separated; 'none' for none",
+    )
     parser.add_argument(
         "--jobs", type=int, default=2, help="processes at once (a 2-thread run counts as 2)"
     )
     parser.add_argument("--out", default="build/spread.json", help="all records as JSON")
+    parser.add_argument(
+        "--table", help="print the table of a finished or stopped grid from its .json or .jsonl"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         args.job = args.worker
         return worker(args)
+    if args.table:
+        text = Path(args.table).read_text()
+        runs = (
+            json.loads(text)
+            if args.table.endswith(".json")
+            else [json.loads(line) for line in text.splitlines()]
+        )
+        return print(table(runs))
     wanted = [w for w in args.tests.split(",") if w]
     tests = [t for t in TESTS if not wanted or any(w in t for w in wanted)]
     jobs = tests + ([] if args.tests_only else [n for n in args.notebooks.split(",") if n])
