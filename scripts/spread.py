@@ -188,13 +188,14 @@ def worker(args) -> None:
         else run_test(args.job, args.seed)
     )
     print("SPREAD-JSON " + json.dumps(out))
-    setting = (
-        f"{os.environ.get('ATEN_CPU_CAPABILITY', '?')}/{os.environ.get('OMP_NUM_THREADS', '?')}"
+    # each finished run is kept, even if the grid is stopped before it prints its table
+    capability, threads = (
+        os.environ.get("ATEN_CPU_CAPABILITY", "?"),
+        os.environ.get("OMP_NUM_THREADS", "?"),
     )
     (ROOT / "build").mkdir(exist_ok=True)
-    with open(
-        ROOT / "build" / "spread-runs.jsonl", "a"
-    ) as f:  # each finished run, even if the grid is stopped
+    with open(ROOT / "build" / "spread-runs.jsonl", "a") as f:
+        setting = f"{capability}/{threads}"
         f.write(json.dumps([args.job, args.seed, setting, out, None]) + "\n")
 
 

@@ -333,7 +333,7 @@ def cmd_evaluate(args) -> int:
     classifier = classifier.to(device)
     x = from_uint8(images, data.levels).to(device)
     n = min(len(x), len(train))
-    baseline = train.images[torch.randperm(len(train), generator=generator)[:n]].to(device)
+    baseline = train.random_subset(n, generator).to(device)
     result = metrics.evaluate(
         x[:n],
         data.images.to(device),
