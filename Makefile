@@ -26,8 +26,11 @@ $(STAMP): requirements-lock.txt pyproject.toml
 course: $(STAMP)
 	$(BIN)/python scripts/run_course.py $(COURSE_ARGS)
 
+# Two pytest workers (pytest-xdist), each running one notebook or test file at a time: --dist loadfile
+# keeps a notebook's cells in order, in one kernel. TEST_JOBS=0 runs everything in one process.
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) -n $(TEST_JOBS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # Developers: the library's tests alone, without the notebooks, autograding and the browser.
 test-fast: $(STAMP)
