@@ -119,28 +119,29 @@ def evaluate(samples: Path, folder: Path = FOLDER, *extra: str) -> dict:
     return json.loads(out.getvalue())
 
 
-def sample_metrics(name: str, sample_args: list[str], folder: Path = FOLDER) -> dict:
+def sample_metrics(name: str, sample_args: list[str], folder: Path = FOLDER, bounds: bool = True) -> dict:
     """Draw the manifest's samples from a shipped checkpoint and measure them with the shipped
-    classifier, and the likelihood bounds of the runs in WITH_BOUNDS."""
+    classifier, and (``bounds``) the likelihood bounds of the runs in WITH_BOUNDS."""
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.npz"
         run = ["sample", str(folder / name), "--n", str(N_SAMPLES), "--seed", str(SEED)]
         if main([*run, "--device", "cpu", *sample_args, "--out", str(samples)]) != 0:
             raise RuntimeError(f"sampling {name} failed")
-        bounds = ["--model", str(folder / name), *WITH_BOUNDS[name]] if name in WITH_BOUNDS else []
-        result = evaluate(samples, folder, *bounds)
+        model = ["--model", str(folder / name), *WITH_BOUNDS[name]] if bounds and name in WITH_BOUNDS else []
+        result = evaluate(samples, folder, *model)
     return {k: v for k, v in result.items() if isinstance(v, float)}
 
 
-def measure(name: str, entry: dict, folder: Path = FOLDER) -> dict:
+def measure(name: str, entry: dict, folder: Path = FOLDER, bounds: bool = True) -> dict:
     """The manifest's metrics of one checkpoint: the family's report on the test split (the
-    classifier's accuracy), or the metrics of its samples."""
+    classifier's accuracy), or the metrics of its samples (and, with ``bounds``, its likelihood
+    bounds)."""
     checkpoint = load_checkpoint(folder / name)
     family = families.get(checkpoint["kind"])
     if not hasattr(family, "sample"):
         model, cfg = family.from_checkpoint(checkpoint)
         return family.report(model, cfg, load_dataset(DATASET, split="test"))
-    return sample_metrics(name, entry["sample_args"], folder)
+    return sample_metrics(name, entry["sample_args"], folder, bounds)
 
 
 def device_name(device: str) -> str:

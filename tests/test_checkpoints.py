@@ -37,8 +37,13 @@ def test_shipped_checkpoint_reproduces_its_manifest(name):
         f"{path} differs from the manifest; rerun make_checkpoints.py"
     )
     assert load_checkpoint(path)["extra"]["dataset"] == make_checkpoints.DATASET == "mnist10k"
-    measured = make_checkpoints.measure(name, entry)
-    for key, expected in entry["metrics"].items():
+    # The DDPM's bound (1000 network calls per image) is not recomputed here: notebook 06, which
+    # nbval runs in the same `make test`, recomputes it on the same 4 digits and checks it to 1%.
+    bounds = name != "ddpm"
+    measured = make_checkpoints.measure(name, entry, bounds=bounds)
+    checked = {k: v for k, v in entry["metrics"].items() if bounds or not k.startswith("neg_bound")}
+    assert set(measured) == set(checked), "the manifest lists other metrics than the run measures"
+    for key, expected in checked.items():
         assert measured[key] == pytest.approx(expected, rel=0.02, abs=0.01), key
 
 

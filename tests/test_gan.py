@@ -147,16 +147,17 @@ def ring_coverage(seed: int, gp_weight: float, steps: int = 2000) -> tuple[int, 
 
 
 def test_remedy_covers_the_ring():
-    """With the gradient penalty, the median of three seeds covers at least 7 of the 8 modes.
+    """With the gradient penalty, two seeds each cover at least 6 of the 8 modes, one at least 7.
 
     GAN training amplifies the CPU's rounding, so the same seed can cover 4 modes on one machine and
     8 on another. Measured by scripts/spread.py (seeds 0-4, kernels default and avx2, 1 and 2
     threads: 20 runs): with the penalty 7 or 8 modes in every run (median 8), without it 5 or 6.
-    The median of three seeds fails only if two of the three land below 7.
+    So the test keeps a margin of one mode below the lowest run measured for each seed, and fails
+    only if both seeds land below 7.
     """
-    covered = sorted(ring_coverage(seed, gp_weight=0.1)[0] for seed in range(3))
-    assert covered[1] >= 7, (
-        f"the penalty should cover at least 7 modes in the median run: {covered}"
+    covered = sorted(ring_coverage(seed, gp_weight=0.1)[0] for seed in range(2))
+    assert covered[0] >= 6 and covered[1] >= 7, (
+        f"the penalty should cover at least 6 modes in each run and 7 in one: {covered}"
     )
 
 
