@@ -41,7 +41,7 @@ test-fast: $(STAMP)
 
 # Maintainers: how far every chaotic claim (the notebooks' asserts, the tests that train) moves with
 # the seed and the CPU's rounding: seeds 0-4 x ATEN_CPU_CAPABILITY default/avx2 x 1/2 threads, a
-# table of min/median/max per claim (about 1.5 hours on 2 cores; narrower: SPREAD_ARGS="--notebooks 01 --seeds 0-2")
+# table of min/median/max per claim (about 4 hours on 2 cores; narrower: SPREAD_ARGS="--notebooks 01 --seeds 0-2")
 test-machines: $(STAMP)
 	$(BIN)/python scripts/spread.py $(SPREAD_ARGS)
 

@@ -15,7 +15,7 @@ range of the numbers it compares. A claim that fails in any run is listed first.
     python scripts/spread.py --notebooks 01 --seeds 0-1 --settings default/1,avx2/2
     python scripts/spread.py --tests-only
 
-About 1 hour on 2 cores for the default grid (20 runs of each notebook).
+About 4 hours on 2 cores for the default grid (20 runs of each notebook; 07 and 08 take 3-4 minutes a run).
 """
 
 from __future__ import annotations
