@@ -221,6 +221,20 @@ def test_classifier_learns_digits_and_diversity():
     )
 
 
+def test_within_class_diversity_by_hand():
+    """Oracle, worked by hand: class 0 holds (0, 0) and (3, 4), distance 5; class 1 holds three
+    points on a line at 0, 1, 3 (pairwise 1, 3, 2: mean 2). The classes lie far apart, which must
+    not count: (5 + 2) / 2 = 3.5."""
+    feats = torch.tensor([[0.0, 0.0], [100.0, 0.0], [3.0, 4.0], [101.0, 0.0], [103.0, 0.0]])
+    labels = torch.tensor([0, 1, 0, 1, 1])
+    assert metrics.within_class_diversity(feats, labels, 2) == pytest.approx(3.5)
+    assert metrics.within_class_diversity(feats[[0, 0, 1, 1]], labels[[0, 2, 1, 3]], 2) == 0
+    with pytest.raises(CourseError, match="at least two samples of each of the 3 classes"):
+        metrics.within_class_diversity(feats, labels, 3)
+    with pytest.raises(CourseError, match="at least two samples"):
+        metrics.within_class_diversity(feats[:4], torch.tensor([0, 0, 0, 1]), 2)
+
+
 def test_frechet_distance_against_the_closed_form():
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3000, 4, generator=g)

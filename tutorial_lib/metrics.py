@@ -109,6 +109,23 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
     return (torch.cdist(features, features).sum() / (n * (n - 1))).item()
 
 
+def within_class_diversity(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """Diversity within each class, averaged over the classes: for features (N, D) and labels (N,),
+
+        (1 / K) sum_c  mean_{i != j, y_i = y_j = c} |f_i - f_j|,
+
+    so that a model which draws one image per requested class scores 0, however different the
+    classes are from each other. Every class needs at least two samples.
+    """
+    counts = torch.bincount(labels, minlength=num_classes)
+    if len(counts) > num_classes or counts.min() < 2:
+        raise CourseError(
+            f"within-class diversity needs at least two samples of each of the {num_classes} classes, "
+            f"got counts {counts.tolist()}: draw more samples per class"
+        )
+    return sum(mean_pairwise_distance(features[labels == c]) for c in range(num_classes)) / num_classes
+
+
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets a (N, D) and b (M, D)
     (Heusel et al. 2017, the "F" of FID):

@@ -20,15 +20,29 @@ from ..plotting import image_grid
 
 DPI = 72
 FRAMES = 6  # frames of a GIF that walks a slider (more for the GAN and latent explorers)
-COLOURS = (
-    16  # its palette: grey digits and the titles need no more, and GIFs are stored in the notebooks
-)
+GREYS, COLOURS = 16, 16  # one palette for all of a GIF's frames: a grey ramp for the digits and
+# the text, and the plot's colours (markers, lines); GIFs are stored in the notebooks, so kept small
 
 
 def _spread(values: Sequence, k: int) -> list:
     """At most k of the values, evenly spread, the first and the last included."""
     index = np.unique(np.linspace(0, len(values) - 1, min(k, len(values))).round().astype(int))
     return [values[i] for i in index]
+
+
+def _palette(frames: list[np.ndarray]) -> Image.Image:
+    """One palette for RGB frames (H, W, 3): GREYS evenly spaced greys, so that a grey digit stays
+    grey, and up to COLOURS median-cut colours from the frames' coloured pixels. Shared by every
+    frame, so an animation does not flicker, and PIL stores only what changes between frames."""
+    pixels = np.concatenate([f.reshape(-1, 3) for f in frames]).astype(np.int16)
+    coloured = pixels[(pixels.max(1) - pixels.min(1)) > 8].astype(np.uint8)
+    palette = [round(v) for v in np.linspace(0, 255, GREYS) for _ in range(3)]
+    if len(coloured):
+        stripe = Image.fromarray(coloured[None])
+        palette += stripe.quantize(colors=COLOURS, dither=Image.Dither.NONE).getpalette()[: 3 * COLOURS]
+    image = Image.new("P", (1, 1))
+    image.putpalette(palette)
+    return image
 
 
 def _grid(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:
@@ -97,8 +111,13 @@ class Explorer:
             self.draw(**state)
             self.fig.canvas.draw()
             rgb = np.asarray(self.fig.canvas.buffer_rgba())[..., :3]
-            frames.append(Image.fromarray(rgb).quantize(colors=COLOURS, dither=Image.Dither.NONE))
+            frames.append(rgb.copy())
         self.draw(**self.state())  # back to what the controls say
+        palette = _palette(frames)
+        frames = [
+            Image.fromarray(rgb).quantize(palette=palette, dither=Image.Dither.NONE)
+            for rgb in frames
+        ]
         buffer = io.BytesIO()
         frames[0].save(
             buffer,
