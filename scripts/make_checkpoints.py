@@ -119,7 +119,9 @@ def evaluate(samples: Path, folder: Path = FOLDER, *extra: str) -> dict:
     return json.loads(out.getvalue())
 
 
-def sample_metrics(name: str, sample_args: list[str], folder: Path = FOLDER, bounds: bool = True) -> dict:
+def sample_metrics(
+    name: str, sample_args: list[str], folder: Path = FOLDER, bounds: bool = True
+) -> dict:
     """Draw the manifest's samples from a shipped checkpoint and measure them with the shipped
     classifier, and (``bounds``) the likelihood bounds of the runs in WITH_BOUNDS."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +129,11 @@ def sample_metrics(name: str, sample_args: list[str], folder: Path = FOLDER, bou
         run = ["sample", str(folder / name), "--n", str(N_SAMPLES), "--seed", str(SEED)]
         if main([*run, "--device", "cpu", *sample_args, "--out", str(samples)]) != 0:
             raise RuntimeError(f"sampling {name} failed")
-        model = ["--model", str(folder / name), *WITH_BOUNDS[name]] if bounds and name in WITH_BOUNDS else []
+        model = (
+            ["--model", str(folder / name), *WITH_BOUNDS[name]]
+            if bounds and name in WITH_BOUNDS
+            else []
+        )
         result = evaluate(samples, folder, *model)
     return {k: v for k, v in result.items() if isinstance(v, float)}
 

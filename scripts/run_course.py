@@ -3,6 +3,7 @@
     python scripts/run_course.py                     # the offline default (digits, auto device)
     python scripts/run_course.py --dataset mnist --data-root ../shared/data/mnist --device cuda
     python scripts/run_course.py --only 00 --no-html  # one notebook, timings only (the benchmark)
+    python scripts/run_course.py --only 04 --store    # maintainers: re-execute and store the outputs
 
 Each notebook runs in a fresh kernel with ``notebooks/`` as its working folder.
 Parameters given here are injected after the cell tagged ``parameters``, as
@@ -75,7 +76,34 @@ def save_figures(nb, folder: Path, animations: Path | None = None) -> int:
     return count
 
 
-def run(path: Path, out_dir: Path | None, params: dict, timeout: int) -> tuple[float, str]:
+# A tqdm bar in a notebook is a widget; without a live kernel only its text is shown, and that
+# text is the bar as it was drawn, empty: "fit:   0%|          | 0/600 [00:00<?, ?it/s]".
+EMPTY_BAR = re.compile(r"^(?P<desc>.*?)\s*0%\|\s*\| 0/(?P<total>\d+) \[00:00<\?, \?it/s\]$")
+
+
+def finish_progress_bars(nb) -> int:
+    """Redraw each progress bar of a notebook that ran without errors as finished, "fit: 100%|...|
+    600/600 [done]", for readers without a kernel (the HTML, the stored notebooks); returns how
+    many. nbval masks a bar's numbers and times (notebooks/nbval_sanitize.cfg)."""
+    if any(
+        out.get("output_type") == "error" for cell in nb.cells for out in cell.get("outputs", [])
+    ):
+        return 0
+    count = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            match = EMPTY_BAR.match(data.get("text/plain", ""))
+            if match and "application/vnd.jupyter.widget-view+json" in data:
+                total = match["total"]
+                data["text/plain"] = f"{match['desc']} 100%|{'█' * 10}| {total}/{total} [done]"
+                count += 1
+    return count
+
+
+def run(
+    path: Path, out_dir: Path | None, params: dict, timeout: int, store: bool = False
+) -> tuple[float, str]:
     nb = nbformat.read(path, as_version=4)
     inject_parameters(nb, params)
     client = NotebookClient(
@@ -95,6 +123,10 @@ def run(path: Path, out_dir: Path | None, params: dict, timeout: int) -> tuple[f
         lines = [line for line in str(e).strip().splitlines() if line.strip()]
         status = "FAILED: " + (lines[-1] if lines else "cell error")
     seconds = time.perf_counter() - start
+    if status == "ok":
+        finish_progress_bars(nb)
+        if store:  # only a run without errors replaces the stored outputs
+            nbformat.write(nb, path)
     if out_dir is not None:
         from nbconvert import HTMLExporter
 
@@ -118,7 +150,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "build" / "course"), help="folder for the HTML")
     p.add_argument("--no-html", action="store_true", help="time the notebooks without writing HTML")
     p.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="maintainers: write the outputs back into notebooks/ (each notebook only if it ran without errors)",
+    )
     args = p.parse_args(argv)
+    if args.store and (args.dataset or args.data_root or args.device):
+        p.error(
+            "--store keeps the notebooks' own defaults: leave out --dataset, --data-root and --device"
+        )
 
     params = {
         k.upper(): v
@@ -139,7 +180,7 @@ def main(argv=None) -> int:
     rows, failed = [], 0
     for path in notebooks:
         print(f"running {path.name} ...", flush=True)
-        seconds, status = run(path, out_dir, params, args.timeout)
+        seconds, status = run(path, out_dir, params, args.timeout, args.store)
         failed += status != "ok"
         rows.append((path.name, seconds, status))
     width = max(len(r[0]) for r in rows)

@@ -189,17 +189,81 @@ def test_static_readers_get_an_animation_of_the_same_frames(forward):
     assert (first != last).any()
 
 
-def test_make_course_saves_each_animation_and_the_html_shows_it(forward, tmp_path):
-    import importlib.util
+def test_animation_keeps_grey_digits_grey_beside_coloured_points():
+    """One palette for every frame, a grey ramp and the scatter's colours: the decoded digit (the
+    right half of the frame, with its title) has R = G = B in every frame, while the map of the
+    codes (the left half) keeps its ten colours."""
+    decode = lambda z: torch.tanh(z.sum(1)).view(-1, 1, 1, 1).expand(-1, 1, 6, 6)  # noqa: E731
+    codes = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    explorer = widgets.LatentExplorer(decode, n=11, codes=codes, labels=torch.arange(500) % 10)
+    gif = Image.open(io.BytesIO(explorer.gif()))
+    for k in range(gif.n_frames):
+        gif.seek(k)
+        rgb = np.asarray(gif.convert("RGB")).astype(int)
+        right, left = rgb[:, rgb.shape[1] // 2 + 5 :], rgb[:, : rgb.shape[1] // 2]
+        assert (right.max(2) == right.min(2)).all(), f"frame {k}: a tinted pixel beside the digit"
+        colours = {tuple(c) for c in left.reshape(-1, 3) if c.max() - c.min() > 30}
+        assert len(colours) >= 8, f"frame {k}: the scatter's colours were lost ({len(colours)})"
 
-    import nbformat
-    from nbconvert import HTMLExporter
+
+@pytest.fixture(scope="module")
+def run_course():
+    import importlib.util
 
     spec = importlib.util.spec_from_file_location(
         "run_course", str(Path(widgets.__file__).parents[2] / "scripts" / "run_course.py")
     )
-    run_course = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_course)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stored_progress_bars_are_drawn_finished_and_nbval_still_matches(run_course):
+    """A bar stored by a headless run shows its first, empty drawing; run_course redraws it as
+    finished, unless the notebook failed. nbval's sanitizer maps both to the same text."""
+    import re
+
+    import nbformat
+    from nbval.plugin import get_sanitize_patterns
+
+    empty = "fit a Gaussian:   0%|          | 0/600 [00:00<?, ?it/s]"
+    bar = {"text/plain": empty, "application/vnd.jupyter.widget-view+json": {"model_id": "x"}}
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "fit()", outputs=[nbformat.v4.new_output("display_data", data=bar)]
+        )
+    )
+    assert run_course.finish_progress_bars(nb) == 1
+    done = nb.cells[0].outputs[0]["data"]["text/plain"]
+    assert done == "fit a Gaussian: 100%|██████████| 600/600 [done]"
+    cfg = Path(widgets.__file__).parents[2] / "notebooks" / "nbval_sanitize.cfg"
+    patterns = get_sanitize_patterns(cfg.read_text())
+
+    def sanitize(text):
+        for regex, replace in patterns:
+            text = re.sub(regex, replace, text)
+        return text
+
+    assert sanitize(done) == sanitize(empty) == "fit a Gaussian:PROGRESS [ELAPSED<LEFT]"
+    failed = nbformat.v4.new_notebook()
+    failed.cells.append(
+        nbformat.v4.new_code_cell(
+            "fit()",
+            outputs=[
+                nbformat.v4.new_output("display_data", data=dict(bar)),
+                nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[]),
+            ],
+        )
+    )
+    assert run_course.finish_progress_bars(failed) == 0
+    assert failed.cells[0].outputs[0]["data"]["text/plain"] == empty
+
+
+def test_make_course_saves_each_animation_and_the_html_shows_it(forward, tmp_path, run_course):
+    import nbformat
+    from nbconvert import HTMLExporter
+
     explorer = forward[0]
     nb = nbformat.v4.new_notebook()
     output = nbformat.v4.new_output("display_data", data=explorer._repr_mimebundle_())

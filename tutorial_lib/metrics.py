@@ -123,7 +123,9 @@ def within_class_diversity(features: torch.Tensor, labels: torch.Tensor, num_cla
             f"within-class diversity needs at least two samples of each of the {num_classes} classes, "
             f"got counts {counts.tolist()}: draw more samples per class"
         )
-    return sum(mean_pairwise_distance(features[labels == c]) for c in range(num_classes)) / num_classes
+    return (
+        sum(mean_pairwise_distance(features[labels == c]) for c in range(num_classes)) / num_classes
+    )
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:

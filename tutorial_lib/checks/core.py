@@ -153,7 +153,10 @@ def _report(
         f" and {n_hidden} hidden {'one' if n_hidden == 1 else 'ones'}" if n_hidden else ""
     )
     if not wrong:
-        print(f"{name}: correct. It matches {reference_name} on {checks}, edge cases included.")
+        print(
+            f"{name}: correct, {points:g} of {points:g} points (the number below: the autograder reads it "
+            f"as this cell's score). It matches {reference_name} on {checks}, edge cases included."
+        )
     elif len(wrong) == len(verdicts):
         raise ExerciseError(
             f"{name}: wrong on every check ({checks}), 0 of {points:g} points.{lines}"

@@ -30,18 +30,30 @@ def _spread(values: Sequence, k: int) -> list:
     return [values[i] for i in index]
 
 
-def _palette(frames: list[np.ndarray]) -> Image.Image:
-    """One palette for RGB frames (H, W, 3): GREYS evenly spaced greys, so that a grey digit stays
-    grey, and up to COLOURS median-cut colours from the frames' coloured pixels. Shared by every
+def _palette(frames: list[np.ndarray]) -> np.ndarray:
+    """One palette (K, 3) for RGB frames (H, W, 3): GREYS evenly spaced greys, so that a grey digit
+    stays grey, and up to COLOURS median-cut colours of the frames' coloured pixels. Shared by every
     frame, so an animation does not flicker, and PIL stores only what changes between frames."""
     pixels = np.concatenate([f.reshape(-1, 3) for f in frames]).astype(np.int16)
     coloured = pixels[(pixels.max(1) - pixels.min(1)) > 8].astype(np.uint8)
-    palette = [round(v) for v in np.linspace(0, 255, GREYS) for _ in range(3)]
+    palette = np.repeat(np.linspace(0, 255, GREYS).round()[:, None], 3, axis=1)
     if len(coloured):
-        stripe = Image.fromarray(coloured[None])
-        palette += stripe.quantize(colors=COLOURS, dither=Image.Dither.NONE).getpalette()[: 3 * COLOURS]
-    image = Image.new("P", (1, 1))
-    image.putpalette(palette)
+        stripe = Image.fromarray(coloured[None]).quantize(colors=COLOURS, dither=Image.Dither.NONE)
+        found = np.asarray(stripe.getpalette()[: 3 * COLOURS], dtype=float).reshape(-1, 3)
+        palette = np.concatenate([palette, found])
+    return palette
+
+
+def _quantize(rgb: np.ndarray, palette: np.ndarray) -> Image.Image:
+    """The frame (H, W, 3) as a "P" image: each pixel the nearest palette colour, and a grey pixel
+    the nearest grey (the nearest colour of a light grey can be a marker's pale, tinted edge)."""
+    x = rgb.reshape(-1, 3).astype(np.float32)
+    p = palette.astype(np.float32)
+    distance = (p**2).sum(1)[None] - 2 * x @ p.T  # |x - p|^2 up to |x|^2, the same for every p
+    grey = (x.max(1) - x.min(1)) <= 8
+    distance[np.ix_(grey, np.arange(GREYS, len(p)))] = np.inf
+    image = Image.fromarray(distance.argmin(1).astype(np.uint8).reshape(rgb.shape[:2]), mode="P")
+    image.putpalette(palette.astype(np.uint8).ravel().tolist())
     return image
 
 
@@ -114,10 +126,7 @@ class Explorer:
             frames.append(rgb.copy())
         self.draw(**self.state())  # back to what the controls say
         palette = _palette(frames)
-        frames = [
-            Image.fromarray(rgb).quantize(palette=palette, dither=Image.Dither.NONE)
-            for rgb in frames
-        ]
+        frames = [_quantize(rgb, palette) for rgb in frames]
         buffer = io.BytesIO()
         frames[0].save(
             buffer,
