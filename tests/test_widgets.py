@@ -260,6 +260,41 @@ def test_stored_progress_bars_are_drawn_finished_and_nbval_still_matches(run_cou
     assert failed.cells[0].outputs[0]["data"]["text/plain"] == empty
 
 
+def test_stored_figures_are_compacted_without_changing_what_they_show(run_course):
+    """A figure of grey noise beside a colour map and coloured lines, re-encoded with a palette:
+    smaller, the same size in pixels; the grey panel within 4 levels of 255, 99% of the pixels
+    within 32 (the anti-aliased edges of coloured lines move most), and on average under 1."""
+    import base64
+
+    import matplotlib.pyplot as plt
+    import nbformat
+
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3), dpi=100)
+    axes[0].imshow(np.random.default_rng(0).random((28, 28)), cmap="gray")
+    axes[1].imshow(np.outer(np.linspace(0, 1, 64), np.linspace(0, 1, 64)), cmap="viridis")
+    for k in range(5):
+        axes[2].plot(np.sin(np.linspace(0, 6, 100) + k), label=f"line {k}")
+    axes[2].legend()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    nb = nbformat.v4.new_notebook()
+    output = nbformat.v4.new_output("display_data", data={"image/png": png})
+    nb.cells.append(nbformat.v4.new_code_cell("plot()", outputs=[output]))
+    before, after = run_course.compact_figures(nb)
+    assert after < 0.8 * before
+
+    def pixels(b64):
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB")).astype(int)
+
+    old, new = pixels(png), pixels(nb.cells[0].outputs[0]["data"]["image/png"])
+    assert new.shape == old.shape
+    error = np.abs(new - old).max(2)  # per pixel, the worst channel
+    assert error[:, :300].max() <= 4, "the grey panel stays within 4 levels of 255"
+    assert error.mean() < 1.0 and np.percentile(error, 99) <= 32, "few pixels move, none far"
+
+
 def test_make_course_saves_each_animation_and_the_html_shows_it(forward, tmp_path, run_course):
     import nbformat
     from nbconvert import HTMLExporter

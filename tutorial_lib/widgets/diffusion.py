@@ -89,7 +89,7 @@ class ForwardProcess(Explorer):
         snr = alpha_bar / (1 - alpha_bar) if t > 0 else float("inf")
         image, points = self.images[kind][t], self.points[kind][t]
         self.image_artist.set_data(_grid(image[None]))
-        self.image_title.set_text(f"x_t, t = {t}" if t else "x_0 (t = 0)")
+        self.image_title.set_text(f"$x_t$, $t$ = {t}" if t else "$x_0$ ($t$ = 0)")
         self.points_artist.set_offsets(points.numpy())
         for k, line in self.snr_lines.items():
             line.set_linewidth(2.5 if k == kind else 1)
@@ -145,8 +145,8 @@ class ReverseChain(Explorer):
         x, x0 = self.trajectory[t]
         self.artists[0].set_data(_grid(x.clamp(-1, 1)))
         self.artists[1].set_data(_grid(x0.clamp(-1, 1)))
-        self.titles[0].set_text(f"x_t at t = {t}")
-        self.titles[1].set_text("predicted x_0")
+        self.titles[0].set_text(f"$x_t$ at $t$ = {t}")
+        self.titles[1].set_text("predicted $\\hat x_0$")
         self.suptitle.set_text(self.title)
         self.shown = {"t": t, "x_t": x, "x0_hat": x0}
 

@@ -51,8 +51,8 @@ class Inpainting(Explorer):
         self.artists[1].set_data(_grid(x.clamp(-1, 1), nrow=self.n))
         self.artists[2].set_data(_grid(x0.clamp(-1, 1), nrow=self.n))
         self.titles[0].set_text("the input: grey pixels are missing")
-        self.titles[1].set_text(f"x_t at step {t}")
-        self.titles[2].set_text("predicted x_0")
+        self.titles[1].set_text(f"$x_t$ at step {t}")
+        self.titles[2].set_text("predicted $\\hat x_0$")
         self.suptitle.set_text(self.title)
         self.shown = {"t": t, "x_t": x, "x0_hat": x0}
 
@@ -128,8 +128,8 @@ class SDEdit(Explorer):
         self.artists[1].set_data(_grid(self.noised[t_0][: self.n].clamp(-1, 1), nrow=self.n))
         self.artists[2].set_data(_grid(self.edited[t_0][: self.n], nrow=self.n))
         self.titles[0].set_text("the guides")
-        self.titles[1].set_text(f"noised to t_0 = {t_0:g} of the way to noise")
-        self.titles[2].set_text("after the reverse chain from t_0")
+        self.titles[1].set_text(f"noised to $t_0$ = {t_0:g} of the way to noise")
+        self.titles[2].set_text("after the reverse chain from $t_0$")
         self.shown = {"t_0": t_0, "noised": self.noised[t_0], "edited": self.edited[t_0]}
 
     def animation_states(self):

@@ -90,8 +90,8 @@ class Trajectories(Explorer):
         for i, (name, (ts, x, x0)) in enumerate(self.paths.items()):
             self.artists[2 * i].set_data(_grid(x[step].clamp(-1, 1), nrow=self.n))
             self.artists[2 * i + 1].set_data(_grid(x0[step].clamp(-1, 1), nrow=self.n))
-            self.titles[2 * i].set_text(f"{name}: x_t at t = {ts[step]:.2f}")
-            self.titles[2 * i + 1].set_text(f"{name}: the x_0 it predicts")
+            self.titles[2 * i].set_text(f"{name}: $x_t$ at $t$ = {ts[step]:.2f}")
+            self.titles[2 * i + 1].set_text(f"{name}: the $\\hat x_0$ it predicts")
             self.shown[name] = {"t": float(ts[step]), "x_t": x[step], "x0_hat": x0[step]}
 
     def animation_states(self):
