@@ -20,7 +20,7 @@ from ..plotting import image_grid
 
 DPI = 72
 FRAMES = 6  # frames of a GIF that walks a slider (more for the GAN and latent explorers)
-GREYS, COLOURS = 16, 16  # one palette for all of a GIF's frames: a grey ramp for the digits and
+GREYS, COLOURS = 16, 32  # one palette for all of a GIF's frames: a grey ramp for the digits and
 # the text, and the plot's colours (markers, lines); GIFs are stored in the notebooks, so kept small
 
 

@@ -51,7 +51,7 @@ class LatentExplorer(Explorer):
                 "z1": widgets.FloatSlider(description="z1", **slider),
                 "z2": widgets.FloatSlider(description="z2", **slider),
             },
-            figsize=(8, 4),
+            figsize=(9.5, 4),
         )
 
     def index(self, value: float) -> int:
@@ -59,14 +59,20 @@ class LatentExplorer(Explorer):
         return int(round((value + self.lim) / (2 * self.lim) * (self.n - 1)))
 
     def setup(self):
-        ax_map, ax_image = self.fig.subplots(1, 2)
+        ax_map, ax_image = self.fig.subplots(
+            1, 2, gridspec_kw={"wspace": 0.4}
+        )  # room for the legend
         if self.codes is not None:
             codes = self.codes.detach().cpu()
             colors = None if self.labels is None else self.labels.cpu().numpy()
             points = ax_map.scatter(codes[:, 0], codes[:, 1], c=colors, cmap="tab10", s=8)
             if self.labels is not None:
-                ax_map.legend(
-                    *points.legend_elements(), fontsize=7, loc="upper right", title="label"
+                ax_map.legend(  # beside the map, not over its points
+                    *points.legend_elements(),
+                    fontsize=8,
+                    loc="upper left",
+                    bbox_to_anchor=(1.01, 1.0),
+                    title="label",
                 )
         self.cursor = ax_map.scatter([0], [0], marker="+", s=300, color="k", linewidths=2, zorder=3)
         ax_map.set(
