@@ -33,16 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = (
-    "00",
-    "01",
-    "02",
-    "03",
-    "04",
-    "05",
-    "07",
-    "08",
-)  # the notebooks that train or sample at length
+# the notebooks that train or sample at length
+NOTEBOOKS = ("00", "01", "02", "03", "04", "05", "07", "08")
 SETTINGS = ("default/1", "default/2", "avx2/1", "avx2/2")  # ATEN_CPU_CAPABILITY/OMP_NUM_THREADS
 
 

@@ -114,8 +114,8 @@ def within_class_diversity(features: torch.Tensor, labels: torch.Tensor, num_cla
 
         (1 / K) sum_c  mean_{i != j, y_i = y_j = c} |f_i - f_j|,
 
-    so that a model which draws one image per requested class scores 0, however different the
-    classes are from each other. Every class needs at least two samples.
+    so that a model which draws the same image for every sample of a class scores 0, however
+    different the classes are from each other. Every class needs at least two samples.
     """
     counts = torch.bincount(labels, minlength=num_classes)
     if len(counts) > num_classes or counts.min() < 2:
