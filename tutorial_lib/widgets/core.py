@@ -22,6 +22,7 @@ DPI = 72
 FRAMES = 6  # frames of a GIF that walks a slider (more for the GAN and latent explorers)
 GREYS, COLOURS = 16, 32  # one palette for all of a GIF's frames: a grey ramp for the digits and
 # the text, and the plot's colours (markers, lines); GIFs are stored in the notebooks, so kept small
+GREY_TOLERANCE = 8  # a pixel whose channels differ by at most this much is grey (anti-aliasing)
 
 
 def _spread(values: Sequence, k: int) -> list:
@@ -30,12 +31,18 @@ def _spread(values: Sequence, k: int) -> list:
     return [values[i] for i in index]
 
 
+def _is_grey(pixels: np.ndarray) -> np.ndarray:
+    """(M,) bool for pixels (M, 3): channels within GREY_TOLERANCE of each other."""
+    pixels = pixels.astype(np.int16)
+    return (pixels.max(1) - pixels.min(1)) <= GREY_TOLERANCE
+
+
 def _palette(frames: list[np.ndarray]) -> np.ndarray:
     """One palette (K, 3) for RGB frames (H, W, 3): GREYS evenly spaced greys, so that a grey digit
     stays grey, and up to COLOURS median-cut colours of the frames' coloured pixels. Shared by every
     frame, so an animation does not flicker, and PIL stores only what changes between frames."""
-    pixels = np.concatenate([f.reshape(-1, 3) for f in frames]).astype(np.int16)
-    coloured = pixels[(pixels.max(1) - pixels.min(1)) > 8].astype(np.uint8)
+    pixels = np.concatenate([f.reshape(-1, 3) for f in frames])
+    coloured = pixels[~_is_grey(pixels)]
     palette = np.repeat(np.linspace(0, 255, GREYS).round()[:, None], 3, axis=1)
     if len(coloured):
         stripe = Image.fromarray(coloured[None]).quantize(colors=COLOURS, dither=Image.Dither.NONE)
@@ -50,8 +57,7 @@ def _quantize(rgb: np.ndarray, palette: np.ndarray) -> Image.Image:
     x = rgb.reshape(-1, 3).astype(np.float32)
     p = palette.astype(np.float32)
     distance = (p**2).sum(1)[None] - 2 * x @ p.T  # |x - p|^2 up to |x|^2, the same for every p
-    grey = (x.max(1) - x.min(1)) <= 8
-    distance[np.ix_(grey, np.arange(GREYS, len(p)))] = np.inf
+    distance[np.ix_(_is_grey(x), np.arange(GREYS, len(p)))] = np.inf
     image = Image.fromarray(distance.argmin(1).astype(np.uint8).reshape(rgb.shape[:2]), mode="P")
     image.putpalette(palette.astype(np.uint8).ravel().tolist())
     return image
